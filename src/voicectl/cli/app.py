@@ -1,0 +1,41 @@
+"""The ``voicectl`` command: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from voicectl import __version__
+from voicectl.cli import orchestrator, say, worker
+
+app = typer.Typer(
+    name="voicectl",
+    help="Realtime duplex voice stack: TTS workers, orchestrator and tools.\n\n"
+    "Example: voicectl say 'Hello there.' --out hello.wav",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"voicectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Realtime duplex voice stack."""
+
+
+app.command("worker", help=worker.HELP)(worker.worker_command)
+app.command("say", help=say.HELP)(say.say_command)
+app.command("orchestrator", help=orchestrator.HELP)(orchestrator.orchestrator_command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,79 @@
+"""``voicectl say``: speak one text into a WAV file, through a worker or an embedded one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import typer
+
+from voicectl.audio.wav import write_wav
+from voicectl.cli.common import Exit, console, err_console, fail, grpc_errors, print_json
+from voicectl.observability.logging import setup_logging
+from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
+from voicectl.worker.config import ConfigError, load_worker_config
+from voicectl.worker.server import Worker
+
+HELP = """Speak TEXT into a WAV file.
+
+Without --worker an embedded worker runs in this process on the default model.
+
+Example: voicectl say "Hello there." --out hello.wav
+"""
+
+
+async def _say(
+    text: str, target: str | None, request: SynthesisRequest, out: Path
+) -> dict[str, object]:
+    worker: Worker | None = None
+    if target is None:
+        worker = Worker(load_worker_config(cli={"port": 0, "ttl": "never"}))
+        with err_console.status("loading the default model…"):
+            await worker.start()
+        target = worker.address
+    try:
+        async with TTSClient(target) as client:
+            with grpc_errors(target):
+                await client.wait_ready(timeout=30)
+                started = time.perf_counter()
+                pcm, rate, frames = await collect_pcm(client.synthesize(text, request))
+        elapsed = time.perf_counter() - started
+    finally:
+        if worker is not None:
+            await worker.stop(grace=0)
+    write_wav(out, pcm, rate)
+    return {
+        "out": str(out),
+        "sample_rate": rate,
+        "frames": len(frames),
+        "seconds": round(len(pcm) / 2 / rate, 3) if rate else 0.0,
+        "synthesis_seconds": round(elapsed, 3),
+        "model_id": request.model_id or "(default)",
+        "worker": target if worker is None else "embedded",
+    }
+
+
+def say_command(
+    text: str = typer.Argument(..., help="What to say."),
+    out: Path = typer.Option(..., "--out", "-o", help="WAV file to write."),
+    worker: str | None = typer.Option(None, help="HOST:PORT of a running worker."),
+    model: str = typer.Option("", help="Model id, e.g. mock:sine (default: the worker's)."),
+    voice: str = typer.Option("", help="Voice of the model (default: the model's)."),
+    rate: int = typer.Option(0, help="Output sample rate in Hz (0 = the model's native rate)."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    log_level: str = typer.Option("warning", help="debug, info, warning or error."),
+) -> None:
+    setup_logging(log_level)
+    request = SynthesisRequest(model_id=model, voice=voice, sample_rate=rate)
+    try:
+        summary = asyncio.run(_say(text, worker, request, out))
+    except ConfigError as exc:
+        fail(str(exc), Exit.USAGE)
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(
+            f"wrote [bold]{summary['out']}[/]: {summary['seconds']} s at "
+            f"{summary['sample_rate']} Hz ({summary['frames']} frames)"
+        )

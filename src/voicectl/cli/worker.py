@@ -1,0 +1,54 @@
+"""``voicectl worker``: run a gRPC TTS worker."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from voicectl.cli.common import Exit, fail
+from voicectl.observability.logging import setup_logging
+from voicectl.worker.config import ConfigError, load_worker_config
+from voicectl.worker.server import serve
+
+HELP = """Run a gRPC TTS worker: streaming text in, 20 ms PCM frames out.
+
+Example: voicectl worker --port 50051 --default-model mock:sine
+"""
+
+
+def worker_command(
+    port: int | None = typer.Option(None, help="Port to listen on (0 = any free port)."),
+    host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config, e.g. configs/worker.yaml."
+    ),
+    default_model: str | None = typer.Option(None, help="Model pinned and loaded at start."),
+    preload: str | None = typer.Option(None, help="Comma-separated models to load at start."),
+    ttl: str | None = typer.Option(None, help="Idle seconds before a model is evicted; 0 = never."),
+    max_loaded: int | None = typer.Option(None, help="Most models resident at once."),
+    memory_budget: str | None = typer.Option(None, help="Evict LRU models over this, e.g. 4GiB."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    setup_logging(log_level)
+    try:
+        settings = load_worker_config(
+            yaml_path=config,
+            cli={
+                "port": port,
+                "host": host,
+                "default_model": default_model,
+                "preload": preload,
+                "ttl": ttl,
+                "max_loaded": max_loaded,
+                "memory_budget": memory_budget,
+            },
+        )
+        asyncio.run(serve(settings))
+    except ConfigError as exc:
+        fail(str(exc), Exit.USAGE)
+    except ValueError as exc:
+        fail(str(exc), Exit.USAGE)
+    except OSError as exc:
+        fail(str(exc), Exit.UNAVAILABLE)

@@ -1,0 +1,330 @@
+"""The model manager: loads models on demand, shares them between streams, evicts idle ones.
+
+One load per model at a time (concurrent requesters await the same load), a
+refcount per active stream (in-use models are never evicted), the default model
+pinned, TTL + LRU eviction decided by the pure policy in ``eviction.py``, and a
+short warmup synthesis before a model is READY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+import grpc
+
+from voicectl.worker import eviction, memory
+from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
+from voicectl.worker.adapters.base import (
+    CancelToken,
+    ModelSpec,
+    SynthesisOptions,
+    TTSAdapter,
+    run_blocking,
+)
+from voicectl.worker.catalog import Catalog
+from voicectl.worker.errors import RequestError
+
+log = logging.getLogger(__name__)
+
+WARMUP_TEXT = "Hello there."
+WARMUP_SECONDS = 0.3
+
+
+class ModelState(enum.Enum):
+    AVAILABLE = "available"
+    LOADING = "loading"
+    READY = "ready"
+    UNLOADING = "unloading"
+    FAILED = "failed"
+
+
+@dataclass(kw_only=True)
+class ModelEntry:
+    """Live state of one catalog model."""
+
+    spec: ModelSpec
+    state: ModelState = ModelState.AVAILABLE
+    adapter: TTSAdapter | None = None
+    refcount: int = 0
+    pinned: bool = False
+    # Per-model TTL override from LoadModel: None = worker default, inf = never.
+    ttl_seconds: float | None = None
+    last_used: float = 0.0
+    last_used_wall: float = 0.0
+    memory_bytes: int = 0
+    load_time_ms: int = 0
+    warmup_time_ms: int = 0
+    error: str = ""
+    loading: asyncio.Future[TTSAdapter] | None = None
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManagerLimits:
+    max_loaded: int = 3
+    ttl_seconds: float | None = 300.0
+    memory_budget_bytes: int | None = None
+    warmup: bool = True
+
+
+class ModelManager:
+    """Owns every loaded model of a worker process."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        default_model_id: str,
+        limits: ManagerLimits,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if default_model_id not in catalog:
+            raise ValueError(
+                f"default_model {default_model_id!r} is not a known model; "
+                f"available: {catalog.describe_ids()}"
+            )
+        self.catalog = catalog
+        self.default_model_id = default_model_id
+        self.limits = limits
+        self._clock = clock
+        self._entries = {mid: ModelEntry(spec=catalog[mid]) for mid in catalog}
+        for entry in self._entries.values():
+            entry.idle.set()
+        self._entries[default_model_id].pinned = True
+        self._evictor: asyncio.Task[None] | None = None
+        self._admission = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, preload: Sequence[str] = ()) -> None:
+        """Load the default model and the preload list, then start TTL eviction."""
+        for model_id in dict.fromkeys([self.default_model_id, *preload]):
+            await self.load(model_id)
+        if self.limits.ttl_seconds is not None:
+            self._evictor = asyncio.create_task(self._evict_idle_forever())
+
+    async def close(self) -> None:
+        if self._evictor is not None:
+            self._evictor.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._evictor
+        for entry in self._entries.values():
+            if entry.state is ModelState.READY:
+                await self._unload_entry(entry)
+
+    # ---------------------------------------------------------------- public API
+
+    def entries(self) -> list[ModelEntry]:
+        return [self._entries[mid] for mid in sorted(self._entries)]
+
+    def entry(self, model_id: str) -> ModelEntry:
+        found = self._entries.get(model_id)
+        if found is None:
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND,
+                f"unknown model_id {model_id!r}; available: {self.catalog.describe_ids()}",
+            )
+        return found
+
+    async def load(
+        self, model_id: str, *, ttl_seconds: float | None = None, pin: bool = False
+    ) -> ModelEntry:
+        """Load ``model_id`` (or join a load in progress) and return its READY entry."""
+        entry = self.entry(model_id)
+        if pin:
+            entry.pinned = True
+        if ttl_seconds is not None:
+            entry.ttl_seconds = ttl_seconds if ttl_seconds > 0 else math.inf
+        await self._ensure_ready(entry)
+        return entry
+
+    @asynccontextmanager
+    async def acquire(self, model_id: str) -> AsyncIterator[TTSAdapter]:
+        """Hold a model for one stream; it cannot be evicted or unloaded meanwhile."""
+        entry = self.entry(model_id)
+        adapter = await self._ensure_ready(entry)
+        entry.refcount += 1
+        entry.idle.clear()
+        self._touch(entry)
+        try:
+            yield adapter
+        finally:
+            entry.refcount -= 1
+            self._touch(entry)
+            if entry.refcount == 0:
+                entry.idle.set()
+
+    async def unload(self, model_id: str, *, wait_if_in_use: bool) -> ModelEntry:
+        entry = self.entry(model_id)
+        if entry.loading is not None:
+            with suppress(Exception):
+                await asyncio.shield(entry.loading)
+        if entry.state is not ModelState.READY:
+            return entry
+        if entry.refcount and not wait_if_in_use:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"model {model_id!r} is in use by {entry.refcount} stream(s); "
+                "retry later or set wait_if_in_use",
+            )
+        await entry.idle.wait()
+        entry.pinned = False
+        await self._unload_entry(entry)
+        return entry
+
+    async def evict_expired(self) -> list[str]:
+        """Unload every model idle past its TTL (called periodically)."""
+        victims = eviction.expired(self._residents(), now=self._clock())
+        for model_id in victims:
+            log.info("evicting %s: idle past its TTL", model_id)
+            await self._unload_entry(self._entries[model_id])
+        return victims
+
+    # ------------------------------------------------------------------ internals
+
+    def effective_ttl(self, entry: ModelEntry) -> float | None:
+        """The entry's TTL override (inf = never) or the worker default; None = never."""
+        ttl = entry.ttl_seconds if entry.ttl_seconds is not None else self.limits.ttl_seconds
+        return None if ttl is None or math.isinf(ttl) else ttl
+
+    def _touch(self, entry: ModelEntry) -> None:
+        entry.last_used = self._clock()
+        entry.last_used_wall = time.time()
+
+    def _residents(self) -> list[eviction.Resident]:
+        return [
+            eviction.Resident(
+                model_id=e.spec.model_id,
+                refcount=e.refcount,
+                pinned=e.pinned,
+                last_used=e.last_used,
+                ttl_seconds=self.effective_ttl(e),
+                memory_bytes=e.memory_bytes,
+            )
+            for e in self._entries.values()
+            if e.state is ModelState.READY
+        ]
+
+    async def _ensure_ready(self, entry: ModelEntry) -> TTSAdapter:
+        if entry.state is ModelState.READY and entry.adapter is not None:
+            return entry.adapter
+        if entry.loading is None:
+            entry.loading = asyncio.ensure_future(self._load_entry(entry))
+        try:
+            return await asyncio.shield(entry.loading)
+        except RequestError:
+            raise
+        except Exception as exc:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"model {entry.spec.model_id!r} failed to load: {entry.error or exc}",
+            ) from exc
+
+    async def _load_entry(self, entry: ModelEntry) -> TTSAdapter:
+        model_id = entry.spec.model_id
+        try:
+            await self._make_room(model_id)
+            entry.state = ModelState.LOADING
+            entry.error = ""
+            started = time.perf_counter()
+            rss_before = memory.process_rss()
+            adapter_cls = resolve_adapter(entry.spec.adapter)
+            adapter = await run_blocking(lambda: adapter_cls.load(entry.spec))
+            loaded = time.perf_counter()
+            if self.limits.warmup:
+                await warmup(adapter)
+            entry.adapter = adapter
+            entry.load_time_ms = int((loaded - started) * 1000)
+            entry.warmup_time_ms = int((time.perf_counter() - loaded) * 1000)
+            entry.memory_bytes = max(0, memory.process_rss() - rss_before)
+            entry.state = ModelState.READY
+            self._touch(entry)
+            log.info(
+                "model %s ready: load %d ms, warmup %d ms, +%d MiB",
+                model_id,
+                entry.load_time_ms,
+                entry.warmup_time_ms,
+                entry.memory_bytes // 2**20,
+            )
+            return adapter
+        except RequestError as exc:
+            entry.state = ModelState.FAILED
+            entry.error = exc.message
+            raise
+        except (AdapterUnavailable, Exception) as exc:
+            entry.state = ModelState.FAILED
+            entry.error = f"{type(exc).__name__}: {exc}"
+            log.warning("model %s failed to load: %s", model_id, entry.error)
+            raise
+        finally:
+            entry.loading = None
+
+    async def _make_room(self, incoming: str) -> None:
+        """Evict LRU models so ``incoming`` fits under max_loaded and the memory budget."""
+        async with self._admission:
+            victims = eviction.lru_victims(
+                self._residents(),
+                max_loaded=self.limits.max_loaded,
+                memory_budget=self.limits.memory_budget_bytes,
+                memory_in_use=memory.process_rss(),
+                incoming=incoming,
+            )
+            if victims is None:
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"cannot load {incoming!r}: max_loaded={self.limits.max_loaded} reached "
+                    "and every loaded model is in use or pinned; unload one or raise max_loaded",
+                )
+            for model_id in victims:
+                log.info(
+                    "evicting %s (least recently used) to make room for %s", model_id, incoming
+                )
+                await self._unload_entry(self._entries[model_id])
+
+    async def _unload_entry(self, entry: ModelEntry) -> None:
+        adapter = entry.adapter
+        entry.state = ModelState.UNLOADING
+        entry.adapter = None
+        if adapter is not None:
+            await run_blocking(adapter.unload)
+        entry.state = ModelState.AVAILABLE
+        entry.memory_bytes = 0
+
+    async def _evict_idle_forever(self) -> None:
+        ttl = self.limits.ttl_seconds or 1.0
+        period = min(max(ttl / 4, 0.05), 5.0)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.evict_expired()
+            except Exception:  # keep evicting even if one unload fails
+                log.exception("idle eviction failed")
+
+
+async def warmup(adapter: TTSAdapter) -> None:
+    """Synthesize ~300 ms so the first real request does not pay one-time costs."""
+
+    async def text() -> AsyncIterator[str]:
+        yield WARMUP_TEXT
+
+    cancel = CancelToken()
+    produced = 0
+    target = int(adapter.native_sample_rate * WARMUP_SECONDS)
+    stream = adapter.stream(
+        text(), voice=adapter.spec.default_voice, options=SynthesisOptions(), cancel=cancel
+    )
+    try:
+        async for chunk in stream:
+            produced += len(chunk)
+            if produced >= target:
+                break
+    finally:
+        cancel.cancel()
+        await stream.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,110 @@
+"""Start and stop a worker: gRPC server, health checking, model manager, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import replace
+
+import grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from voicectl.worker.catalog import Catalog, builtin_specs
+from voicectl.worker.config import WorkerConfig
+from voicectl.worker.models import ManagerLimits, ModelManager
+from voicectl.worker.servicer import SERVICE_NAME, TTSService, rpc_handler
+from voicectl.worker.session import SessionTable
+from voicectl.worker.validation import SessionDefaults
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 1 << 20
+
+
+def build_catalog(config: WorkerConfig) -> Catalog:
+    """Built-in models, with the mock's real-time factor taken from the config."""
+    specs = []
+    for spec in builtin_specs():
+        if spec.adapter == "mock":
+            spec = replace(spec, params={**spec.params, "rtf": config.mock_rtf})
+        specs.append(spec)
+    return Catalog(specs)
+
+
+class Worker:
+    """A running TTS worker. ``await start()``, then ``await stop()``."""
+
+    def __init__(self, config: WorkerConfig, *, catalog: Catalog | None = None) -> None:
+        self.config = config
+        self.catalog = catalog if catalog is not None else build_catalog(config)
+        self.manager = ModelManager(
+            catalog=self.catalog,
+            default_model_id=config.default_model,
+            limits=ManagerLimits(
+                max_loaded=config.max_loaded,
+                ttl_seconds=config.ttl_seconds,
+                memory_budget_bytes=config.memory_budget_bytes,
+                warmup=config.warmup,
+            ),
+        )
+        self.sessions = SessionTable()
+        self.service = TTSService(
+            manager=self.manager,
+            sessions=self.sessions,
+            defaults=SessionDefaults(
+                target_dbfs=config.target_rms_dbfs, lookahead_ms=config.lookahead_ms
+            ),
+        )
+        self.health = health_aio.HealthServicer()
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        self.server.add_generic_rpc_handlers([rpc_handler(self.service)])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind, load the default and preload models, then report SERVING."""
+        self.port = self.server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.host}:{self.config.port}")
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        await self.manager.start(self.config.preload)
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "worker listening on %s (default model %s)", self.address, self.config.default_model
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking new streams, let running ones finish for ``grace`` seconds, unload."""
+        await self.health.enter_graceful_shutdown()
+        drain = self.config.drain_seconds if grace is None else grace
+        if len(self.sessions):
+            log.info("draining %d session(s) for up to %.1f s", len(self.sessions), drain)
+        await self.server.stop(drain)
+        await self.manager.close()
+
+
+async def serve(config: WorkerConfig) -> None:
+    """Run a worker until SIGINT or SIGTERM, then drain and exit."""
+    worker = Worker(config)
+    await worker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutdown requested")
+    await worker.stop()

@@ -1,0 +1,321 @@
+"""The gRPC face of the worker: Synthesize, Control and the model RPCs.
+
+Each RPC turns RequestError into a gRPC status with an actionable message, so
+one bad client never disturbs another session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from voicectl.rpc.v1 import tts_pb2 as pb
+from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
+from voicectl.worker.adapters.base import Capabilities
+from voicectl.worker.errors import RequestError, invalid, out_of_order
+from voicectl.worker.models import ModelEntry, ModelManager, ModelState
+from voicectl.worker.session import (
+    EndReason,
+    SessionTable,
+    StreamState,
+    SynthesisSession,
+)
+from voicectl.worker.validation import (
+    SessionDefaults,
+    require_some_text,
+    validate_config,
+    validate_text,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "voicectl.v1.TTS"
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+@dataclass(frozen=True)
+class MalformedRequest:
+    """A SynthesizeRequest that failed to parse (e.g. text that is not UTF-8)."""
+
+    error: str
+
+
+def parse_synthesize_request(data: bytes) -> pb.SynthesizeRequest | MalformedRequest:
+    """Deserializer that reports bad bytes to the handler instead of failing the RPC blindly."""
+    try:
+        return pb.SynthesizeRequest.FromString(data)
+    except DecodeError as exc:
+        if "UTF-8" in str(exc):
+            return MalformedRequest("text.text is not valid UTF-8: encode text as UTF-8")
+        return MalformedRequest(f"malformed SynthesizeRequest: {exc}")
+
+
+_STATE_TO_PB = {
+    StreamState.STREAMING: pb.SESSION_STATE_STREAMING,
+    StreamState.PAUSED: pb.SESSION_STATE_PAUSED,
+    StreamState.STOPPED: pb.SESSION_STATE_STOPPED,
+}
+_MODEL_STATE_TO_PB = {
+    ModelState.AVAILABLE: pb.MODEL_STATE_AVAILABLE,
+    ModelState.LOADING: pb.MODEL_STATE_LOADING,
+    ModelState.READY: pb.MODEL_STATE_READY,
+    ModelState.UNLOADING: pb.MODEL_STATE_UNLOADING,
+    ModelState.FAILED: pb.MODEL_STATE_FAILED,
+}
+
+
+class TTSService:
+    """Implements the voicectl.v1.TTS service over a ModelManager and a SessionTable."""
+
+    def __init__(
+        self, *, manager: ModelManager, sessions: SessionTable, defaults: SessionDefaults
+    ) -> None:
+        self.manager = manager
+        self.sessions = sessions
+        self.defaults = defaults
+
+    # ------------------------------------------------------------- Synthesize
+
+    async def synthesize(
+        self,
+        requests: AsyncIterator[pb.SynthesizeRequest | MalformedRequest],
+        context: grpc.aio.ServicerContext[pb.SynthesizeRequest, pb.AudioFrame],
+    ) -> AsyncIterator[pb.AudioFrame]:
+        session_id: str | None = None
+        try:
+            first = await anext(aiter(requests), None)
+            config = _expect_config(first)
+            model_id = config.model_id or self.manager.default_model_id
+            spec = self.manager.entry(model_id).spec
+            params = validate_config(
+                config, spec=spec, native_rate=spec.sample_rate, defaults=self.defaults
+            )
+            if not self.sessions.reserve(params.session_id):
+                raise RequestError(
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    f"config.session_id {params.session_id!r} is already streaming; "
+                    "use a unique id per Synthesize call",
+                )
+            session_id = params.session_id
+            async with self.manager.acquire(model_id) as adapter:
+                session = SynthesisSession(params=params, adapter=adapter)
+                self.sessions.attach(session)
+                log.info(
+                    "session %s started: model=%s rate=%d", session_id, model_id, params.sample_rate
+                )
+                reader = asyncio.create_task(_read_text(requests, session))
+                try:
+                    async for frame in session.frames():
+                        yield pb.AudioFrame(
+                            session_id=session_id,
+                            sequence=frame.sequence,
+                            sample_offset=frame.sample_offset,
+                            sample_rate=params.sample_rate,
+                            pcm=frame.pcm,
+                            final=frame.final,
+                            end_reason=_end_reason(frame.end_reason),
+                        )
+                finally:
+                    reader.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await reader
+                log.info("session %s ended after %d frames", session_id, session.next_sequence)
+        except RequestError as exc:
+            log.info("session %s rejected: %s", session_id or "?", exc.message)
+            await context.abort(exc.code, exc.message)
+        finally:
+            if session_id is not None:
+                self.sessions.release(session_id)
+
+    # ---------------------------------------------------------------- Control
+
+    async def control(
+        self, request: pb.ControlRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.ControlResponse:
+        session = self.sessions.get(request.session_id)
+        if session is None:
+            if request.session_id in self.sessions:
+                raise RequestError(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"session {request.session_id!r} is still loading its model; retry shortly",
+                )
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND,
+                f"no active session {request.session_id!r} (finished, stopped or never started)",
+            )
+        if request.command == pb.PAUSE:
+            session.pause()
+        elif request.command == pb.RESUME:
+            session.resume()
+        elif request.command == pb.STOP:
+            session.stop()
+        else:
+            raise invalid("command must be PAUSE, RESUME or STOP")
+        return pb.ControlResponse(
+            session_id=session.session_id,
+            state=_STATE_TO_PB[session.state],
+            next_sequence=session.next_sequence,
+            next_sample_offset=session.next_sample_offset,
+        )
+
+    # ----------------------------------------------------------------- Models
+
+    async def list_models(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.ListModelsResponse:
+        return pb.ListModelsResponse(
+            models=[self.model_info(e) for e in self.manager.entries()],
+            default_model_id=self.manager.default_model_id,
+        )
+
+    async def load_model(
+        self, request: pb.LoadModelRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.LoadModelResponse:
+        ttl = float(request.ttl_seconds) if request.HasField("ttl_seconds") else None
+        entry = await self.manager.load(request.model_id, ttl_seconds=ttl, pin=request.pin)
+        return pb.LoadModelResponse(model=self.model_info(entry))
+
+    async def unload_model(
+        self, request: pb.UnloadModelRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.UnloadModelResponse:
+        entry = await self.manager.unload(request.model_id, wait_if_in_use=request.wait_if_in_use)
+        return pb.UnloadModelResponse(model=self.model_info(entry))
+
+    def model_info(self, entry: ModelEntry) -> pb.ModelInfo:
+        spec = entry.spec
+        try:
+            caps: Capabilities | None = resolve_adapter(spec.adapter).capabilities
+        except AdapterUnavailable:  # extra not installed: report the model without them
+            caps = None
+        ttl = self.manager.effective_ttl(entry)
+        return pb.ModelInfo(
+            model_id=spec.model_id,
+            adapter=spec.adapter,
+            state=_MODEL_STATE_TO_PB[entry.state],
+            refcount=entry.refcount,
+            pinned=entry.pinned,
+            last_used_unix_ms=int(entry.last_used_wall * 1000),
+            memory_bytes=entry.memory_bytes,
+            load_time_ms=entry.load_time_ms,
+            warmup_time_ms=entry.warmup_time_ms,
+            ttl_seconds=0 if ttl is None else int(ttl),
+            native_sample_rate=spec.sample_rate,
+            voices=list(spec.voices),
+            capabilities=None
+            if caps is None
+            else pb.Capabilities(
+                streaming_text_input=caps.streaming_text_input,
+                voice_cloning=caps.voice_cloning,
+                lora=caps.lora,
+                devices=list(caps.devices),
+            ),
+            error=entry.error,
+        )
+
+
+def _expect_config(first: pb.SynthesizeRequest | MalformedRequest | None) -> pb.SessionConfig:
+    if first is None:
+        raise invalid("empty Synthesize stream: send a config, text chunks, then end")
+    if isinstance(first, MalformedRequest):
+        raise invalid(first.error)
+    if first.WhichOneof("payload") != "config":
+        raise out_of_order(
+            "the first SynthesizeRequest must carry config (session id, model, sample rate); "
+            f"got {first.WhichOneof('payload') or 'an empty request'}"
+        )
+    return first.config
+
+
+async def _read_text(
+    requests: AsyncIterator[pb.SynthesizeRequest | MalformedRequest], session: SynthesisSession
+) -> None:
+    """Feed text chunks to the session; bad input fails the stream with a clear status."""
+    received = 0
+    saw_non_space = False
+    try:
+        async for request in requests:
+            if isinstance(request, MalformedRequest):
+                raise invalid(request.error)
+            kind = request.WhichOneof("payload")
+            if session.input_closed:
+                raise out_of_order(
+                    f"{kind or 'request'} after end-of-input: nothing may follow end"
+                )
+            if kind == "config":
+                raise out_of_order("config sent twice: only the first request carries config")
+            if kind == "text":
+                validate_text(request.text.text, received_chars=received)
+                received += len(request.text.text)
+                saw_non_space = saw_non_space or not request.text.text.isspace()
+                session.feed_text(request.text.text)
+            elif kind == "end":
+                require_some_text(received, saw_non_space)
+                session.end_input()
+            else:
+                raise invalid("SynthesizeRequest has no payload: set config, text or end")
+        if not session.input_closed:  # half-close without `end` also ends the text
+            require_some_text(received, saw_non_space)
+            session.end_input()
+    except RequestError as exc:
+        session.fail(exc)
+
+
+def _end_reason(reason: EndReason | None) -> pb.EndReason.ValueType:
+    if reason is EndReason.COMPLETED:
+        return pb.END_REASON_COMPLETED
+    if reason is EndReason.STOPPED:
+        return pb.END_REASON_STOPPED
+    return pb.END_REASON_UNSPECIFIED
+
+
+def _unary(
+    method: Callable[[Req, grpc.aio.ServicerContext[object, object]], Awaitable[Resp]],
+) -> Callable[[Req, grpc.aio.ServicerContext[object, object]], Awaitable[Resp]]:
+    async def handler(request: Req, context: grpc.aio.ServicerContext[object, object]) -> Resp:
+        try:
+            return await method(request, context)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+            raise  # unreachable: abort raises
+
+    return handler
+
+
+def rpc_handler(service: TTSService) -> grpc.GenericRpcHandler[object, object]:
+    """Register the service with our own Synthesize deserializer (for UTF-8 errors)."""
+    handlers = {
+        "Synthesize": grpc.stream_stream_rpc_method_handler(
+            service.synthesize,
+            request_deserializer=parse_synthesize_request,
+            response_serializer=pb.AudioFrame.SerializeToString,
+        ),
+        "Control": grpc.unary_unary_rpc_method_handler(
+            _unary(service.control),
+            request_deserializer=pb.ControlRequest.FromString,
+            response_serializer=pb.ControlResponse.SerializeToString,
+        ),
+        "ListModels": grpc.unary_unary_rpc_method_handler(
+            _unary(service.list_models),
+            request_deserializer=pb.ListModelsRequest.FromString,
+            response_serializer=pb.ListModelsResponse.SerializeToString,
+        ),
+        "LoadModel": grpc.unary_unary_rpc_method_handler(
+            _unary(service.load_model),
+            request_deserializer=pb.LoadModelRequest.FromString,
+            response_serializer=pb.LoadModelResponse.SerializeToString,
+        ),
+        "UnloadModel": grpc.unary_unary_rpc_method_handler(
+            _unary(service.unload_model),
+            request_deserializer=pb.UnloadModelRequest.FromString,
+            response_serializer=pb.UnloadModelResponse.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
