@@ -54,6 +54,8 @@ def grpc_errors(target: str) -> Iterator[None]:
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             fail(f"worker {target} is unreachable ({code.name}): {exc.details()}", Exit.UNAVAILABLE)
         fail(f"{code.name}: {exc.details()}", _STATUS_TO_EXIT.get(code, Exit.FAILURE))
+    except TimeoutError as exc:
+        fail(str(exc), Exit.UNAVAILABLE)
 
 
 def print_json(data: object) -> None:

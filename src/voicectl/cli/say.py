@@ -24,7 +24,7 @@ Example: voicectl say "Hello there." --out hello.wav
 
 
 async def _say(
-    text: str, target: str | None, request: SynthesisRequest, out: Path
+    text: str, target: str | None, request: SynthesisRequest, out: Path, connect_timeout: float
 ) -> dict[str, object]:
     worker: Worker | None = None
     if target is None:
@@ -35,7 +35,7 @@ async def _say(
     try:
         async with TTSClient(target) as client:
             with grpc_errors(target):
-                await client.wait_ready(timeout=30)
+                await client.wait_ready(timeout=connect_timeout)
                 started = time.perf_counter()
                 pcm, rate, frames = await collect_pcm(client.synthesize(text, request))
         elapsed = time.perf_counter() - started
@@ -62,12 +62,13 @@ def say_command(
     voice: str = typer.Option("", help="Voice of the model (default: the model's)."),
     rate: int = typer.Option(0, help="Output sample rate in Hz (0 = the model's native rate)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    connect_timeout: float = typer.Option(10.0, help="Seconds to wait for the worker."),
     log_level: str = typer.Option("warning", help="debug, info, warning or error."),
 ) -> None:
     setup_logging(log_level)
     request = SynthesisRequest(model_id=model, voice=voice, sample_rate=rate)
     try:
-        summary = asyncio.run(_say(text, worker, request, out))
+        summary = asyncio.run(_say(text, worker, request, out, connect_timeout))
     except ConfigError as exc:
         fail(str(exc), Exit.USAGE)
     if json_out:

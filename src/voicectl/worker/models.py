@@ -64,6 +64,7 @@ class ModelEntry:
     error: str = ""
     loading: asyncio.Future[TTSAdapter] | None = None
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,8 +108,7 @@ class ModelManager:
         """Load the default model and the preload list, then start TTL eviction."""
         for model_id in dict.fromkeys([self.default_model_id, *preload]):
             await self.load(model_id)
-        if self.limits.ttl_seconds is not None:
-            self._evictor = asyncio.create_task(self._evict_idle_forever())
+        self._evictor = asyncio.create_task(self._evict_idle_forever())
 
     async def close(self) -> None:
         if self._evictor is not None:
@@ -116,8 +116,7 @@ class ModelManager:
             with suppress(asyncio.CancelledError):
                 await self._evictor
         for entry in self._entries.values():
-            if entry.state is ModelState.READY:
-                await self._unload_entry(entry)
+            await self._unload_entry(entry, only_if_idle=False)
 
     # ---------------------------------------------------------------- public API
 
@@ -136,7 +135,11 @@ class ModelManager:
     async def load(
         self, model_id: str, *, ttl_seconds: float | None = None, pin: bool = False
     ) -> ModelEntry:
-        """Load ``model_id`` (or join a load in progress) and return its READY entry."""
+        """Load ``model_id`` (or join a load in progress) and return its READY entry.
+
+        ``pin`` only adds a pin; ``ttl_seconds`` 0 means never evict, None keeps the
+        current setting.
+        """
         entry = self.entry(model_id)
         if pin:
             entry.pinned = True
@@ -149,7 +152,11 @@ class ModelManager:
     async def acquire(self, model_id: str) -> AsyncIterator[TTSAdapter]:
         """Hold a model for one stream; it cannot be evicted or unloaded meanwhile."""
         entry = self.entry(model_id)
-        adapter = await self._ensure_ready(entry)
+        while True:
+            adapter = await self._ensure_ready(entry)
+            # Another task may have unloaded it between the load and now: check again.
+            if entry.state is ModelState.READY and entry.adapter is adapter:
+                break
         entry.refcount += 1
         entry.idle.clear()
         self._touch(entry)
@@ -162,30 +169,33 @@ class ModelManager:
                 entry.idle.set()
 
     async def unload(self, model_id: str, *, wait_if_in_use: bool) -> ModelEntry:
+        """Unload a model; refuse (FAILED_PRECONDITION) or wait while streams use it."""
         entry = self.entry(model_id)
-        if entry.loading is not None:
-            with suppress(Exception):
-                await asyncio.shield(entry.loading)
-        if entry.state is not ModelState.READY:
-            return entry
-        if entry.refcount and not wait_if_in_use:
-            raise RequestError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"model {model_id!r} is in use by {entry.refcount} stream(s); "
-                "retry later or set wait_if_in_use",
-            )
-        await entry.idle.wait()
-        entry.pinned = False
-        await self._unload_entry(entry)
-        return entry
+        while True:
+            if entry.loading is not None:
+                with suppress(Exception):
+                    await asyncio.shield(entry.loading)
+            if entry.state is not ModelState.READY:
+                return entry
+            if entry.refcount and not wait_if_in_use:
+                raise RequestError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"model {model_id!r} is in use by {entry.refcount} stream(s); "
+                    "retry later or set wait_if_in_use",
+                )
+            await entry.idle.wait()
+            if await self._unload_entry(entry, only_if_idle=True):
+                entry.pinned = False
+                return entry
 
     async def evict_expired(self) -> list[str]:
         """Unload every model idle past its TTL (called periodically)."""
-        victims = eviction.expired(self._residents(), now=self._clock())
-        for model_id in victims:
-            log.info("evicting %s: idle past its TTL", model_id)
-            await self._unload_entry(self._entries[model_id])
-        return victims
+        evicted = []
+        for model_id in eviction.expired(self._residents(), now=self._clock()):
+            if await self._unload_entry(self._entries[model_id], only_if_idle=True):
+                log.info("evicted %s: idle past its TTL", model_id)
+                evicted.append(model_id)
+        return evicted
 
     # ------------------------------------------------------------------ internals
 
@@ -199,17 +209,18 @@ class ModelManager:
         entry.last_used_wall = time.time()
 
     def _residents(self) -> list[eviction.Resident]:
+        """READY models for the policy; LOADING ones count as occupied and unevictable."""
         return [
             eviction.Resident(
                 model_id=e.spec.model_id,
-                refcount=e.refcount,
+                refcount=e.refcount + (1 if e.state is ModelState.LOADING else 0),
                 pinned=e.pinned,
                 last_used=e.last_used,
                 ttl_seconds=self.effective_ttl(e),
                 memory_bytes=e.memory_bytes,
             )
             for e in self._entries.values()
-            if e.state is ModelState.READY
+            if e.state in (ModelState.READY, ModelState.LOADING)
         ]
 
     async def _ensure_ready(self, entry: ModelEntry) -> TTSAdapter:
@@ -228,11 +239,41 @@ class ModelManager:
             ) from exc
 
     async def _load_entry(self, entry: ModelEntry) -> TTSAdapter:
-        model_id = entry.spec.model_id
         try:
-            await self._make_room(model_id)
+            async with entry.lock:  # waits for an unload of this model in progress
+                if entry.state is ModelState.READY and entry.adapter is not None:
+                    return entry.adapter
+                await self._admit(entry)
+                return await self._load_admitted(entry)
+        finally:
+            entry.loading = None
+
+    async def _admit(self, entry: ModelEntry) -> None:
+        """Evict LRU models so ``entry`` fits, then mark it LOADING (one decision at a time)."""
+        model_id = entry.spec.model_id
+        async with self._admission:
+            victims = eviction.lru_victims(
+                self._residents(),
+                max_loaded=self.limits.max_loaded,
+                memory_budget=self.limits.memory_budget_bytes,
+                memory_in_use=memory.process_rss(),
+                incoming=model_id,
+            )
+            if victims is None:
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"cannot load {model_id!r}: max_loaded={self.limits.max_loaded} reached "
+                    "and every loaded model is in use or pinned; unload one or raise max_loaded",
+                )
+            for victim in victims:
+                log.info("evicting %s (least recently used) to make room for %s", victim, model_id)
+                await self._unload_entry(self._entries[victim], only_if_idle=True)
             entry.state = ModelState.LOADING
             entry.error = ""
+
+    async def _load_admitted(self, entry: ModelEntry) -> TTSAdapter:
+        model_id = entry.spec.model_id
+        try:
             started = time.perf_counter()
             rss_before = memory.process_rss()
             adapter_cls = resolve_adapter(entry.spec.adapter)
@@ -240,68 +281,52 @@ class ModelManager:
             loaded = time.perf_counter()
             if self.limits.warmup:
                 await warmup(adapter)
-            entry.adapter = adapter
-            entry.load_time_ms = int((loaded - started) * 1000)
-            entry.warmup_time_ms = int((time.perf_counter() - loaded) * 1000)
-            entry.memory_bytes = max(0, memory.process_rss() - rss_before)
-            entry.state = ModelState.READY
-            self._touch(entry)
-            log.info(
-                "model %s ready: load %d ms, warmup %d ms, +%d MiB",
-                model_id,
-                entry.load_time_ms,
-                entry.warmup_time_ms,
-                entry.memory_bytes // 2**20,
+        except Exception as exc:
+            entry.state = ModelState.FAILED
+            entry.error = (
+                str(exc)
+                if isinstance(exc, AdapterUnavailable)
+                else (f"{type(exc).__name__}: {exc}")
             )
-            return adapter
-        except RequestError as exc:
-            entry.state = ModelState.FAILED
-            entry.error = exc.message
-            raise
-        except (AdapterUnavailable, Exception) as exc:
-            entry.state = ModelState.FAILED
-            entry.error = f"{type(exc).__name__}: {exc}"
             log.warning("model %s failed to load: %s", model_id, entry.error)
             raise
-        finally:
-            entry.loading = None
+        entry.adapter = adapter
+        entry.load_time_ms = int((loaded - started) * 1000)
+        entry.warmup_time_ms = int((time.perf_counter() - loaded) * 1000)
+        entry.memory_bytes = max(0, memory.process_rss() - rss_before)
+        entry.state = ModelState.READY
+        if model_id == self.default_model_id:
+            entry.pinned = True
+        self._touch(entry)
+        log.info(
+            "model %s ready: load %d ms, warmup %d ms, +%d MiB",
+            model_id,
+            entry.load_time_ms,
+            entry.warmup_time_ms,
+            entry.memory_bytes // 2**20,
+        )
+        return adapter
 
-    async def _make_room(self, incoming: str) -> None:
-        """Evict LRU models so ``incoming`` fits under max_loaded and the memory budget."""
-        async with self._admission:
-            victims = eviction.lru_victims(
-                self._residents(),
-                max_loaded=self.limits.max_loaded,
-                memory_budget=self.limits.memory_budget_bytes,
-                memory_in_use=memory.process_rss(),
-                incoming=incoming,
-            )
-            if victims is None:
-                raise RequestError(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"cannot load {incoming!r}: max_loaded={self.limits.max_loaded} reached "
-                    "and every loaded model is in use or pinned; unload one or raise max_loaded",
-                )
-            for model_id in victims:
-                log.info(
-                    "evicting %s (least recently used) to make room for %s", model_id, incoming
-                )
-                await self._unload_entry(self._entries[model_id])
-
-    async def _unload_entry(self, entry: ModelEntry) -> None:
-        adapter = entry.adapter
-        entry.state = ModelState.UNLOADING
-        entry.adapter = None
-        if adapter is not None:
-            await run_blocking(adapter.unload)
-        entry.state = ModelState.AVAILABLE
-        entry.memory_bytes = 0
+    async def _unload_entry(self, entry: ModelEntry, *, only_if_idle: bool) -> bool:
+        """Unload a READY model; with ``only_if_idle``, skip it if a stream took it meanwhile."""
+        async with entry.lock:
+            if entry.state is not ModelState.READY or (only_if_idle and entry.refcount):
+                return False
+            adapter = entry.adapter
+            entry.state = ModelState.UNLOADING
+            entry.adapter = None
+            try:
+                if adapter is not None:
+                    await run_blocking(adapter.unload)
+            finally:
+                entry.state = ModelState.AVAILABLE
+                entry.memory_bytes = 0
+            return True
 
     async def _evict_idle_forever(self) -> None:
-        ttl = self.limits.ttl_seconds or 1.0
-        period = min(max(ttl / 4, 0.05), 5.0)
         while True:
-            await asyncio.sleep(period)
+            ttls = [r.ttl_seconds for r in self._residents() if r.ttl_seconds is not None]
+            await asyncio.sleep(min(max(min(ttls, default=4.0) / 4, 0.05), 1.0))
             try:
                 await self.evict_expired()
             except Exception:  # keep evicting even if one unload fails

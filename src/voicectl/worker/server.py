@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from contextlib import suppress
 from dataclasses import replace
 
 import grpc
@@ -17,6 +18,7 @@ from voicectl.worker.models import ManagerLimits, ModelManager
 from voicectl.worker.servicer import SERVICE_NAME, TTSService, rpc_handler
 from voicectl.worker.session import SessionTable
 from voicectl.worker.validation import SessionDefaults
+from voicectl.worker.voicepacks import load_voicepacks
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +26,14 @@ MAX_MESSAGE_BYTES = 1 << 20
 
 
 def build_catalog(config: WorkerConfig) -> Catalog:
-    """Built-in models, with the mock's real-time factor taken from the config."""
+    """Built-in models (mock RTF from the config), then voicepacks, which override them."""
     specs = []
     for spec in builtin_specs():
         if spec.adapter == "mock":
             spec = replace(spec, params={**spec.params, "rtf": config.mock_rtf})
         specs.append(spec)
+    if config.voicepacks_dir is not None:
+        specs += load_voicepacks(config.voicepacks_dir)
     return Catalog(specs)
 
 
@@ -88,12 +92,20 @@ class Worker:
         )
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop taking new streams, let running ones finish for ``grace`` seconds, unload."""
-        await self.health.enter_graceful_shutdown()
+        """Refuse new streams, let running ones finish for ``grace`` seconds, then close.
+
+        Control keeps working while draining, so a paused stream can still be resumed
+        or stopped by its orchestrator.
+        """
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.service.draining = True
         drain = self.config.drain_seconds if grace is None else grace
         if len(self.sessions):
             log.info("draining %d session(s) for up to %.1f s", len(self.sessions), drain)
-        await self.server.stop(drain)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.sessions.empty.wait(), drain)
+        await self.server.stop(0)
         await self.manager.close()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from voicectl.worker.validation import (
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "voicectl.v1.TTS"
+DRAIN_SECONDS = 0.5
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
@@ -54,7 +56,10 @@ def parse_synthesize_request(data: bytes) -> pb.SynthesizeRequest | MalformedReq
         return pb.SynthesizeRequest.FromString(data)
     except DecodeError as exc:
         if "UTF-8" in str(exc):
-            return MalformedRequest("text.text is not valid UTF-8: encode text as UTF-8")
+            return MalformedRequest(
+                "a string field (text.text or a config field) is not valid UTF-8: "
+                "encode text as UTF-8"
+            )
         return MalformedRequest(f"malformed SynthesizeRequest: {exc}")
 
 
@@ -81,6 +86,7 @@ class TTSService:
         self.manager = manager
         self.sessions = sessions
         self.defaults = defaults
+        self.draining = False
 
     # ------------------------------------------------------------- Synthesize
 
@@ -91,6 +97,11 @@ class TTSService:
     ) -> AsyncIterator[pb.AudioFrame]:
         session_id: str | None = None
         try:
+            if self.draining:
+                raise RequestError(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "worker is shutting down: retry on another worker",
+                )
             first = await anext(aiter(requests), None)
             config = _expect_config(first)
             model_id = config.model_id or self.manager.default_model_id
@@ -130,6 +141,7 @@ class TTSService:
                 log.info("session %s ended after %d frames", session_id, session.next_sequence)
         except RequestError as exc:
             log.info("session %s rejected: %s", session_id or "?", exc.message)
+            await drain_requests(requests)
             await context.abort(exc.code, exc.message)
         finally:
             if session_id is not None:
@@ -206,7 +218,7 @@ class TTSService:
             memory_bytes=entry.memory_bytes,
             load_time_ms=entry.load_time_ms,
             warmup_time_ms=entry.warmup_time_ms,
-            ttl_seconds=0 if ttl is None else int(ttl),
+            ttl_seconds=0 if ttl is None else max(1, math.ceil(ttl)),
             native_sample_rate=spec.sample_rate,
             voices=list(spec.voices),
             capabilities=None
@@ -265,7 +277,21 @@ async def _read_text(
             require_some_text(received, saw_non_space)
             session.end_input()
     except RequestError as exc:
+        await drain_requests(requests)
         session.fail(exc)
+
+
+async def drain_requests(requests: AsyncIterator[object]) -> None:
+    """Read what the client already sent (briefly) before failing the call.
+
+    grpc.aio clients report INTERNAL instead of our status when one of their
+    writes is still in flight as the status arrives (grpc/grpc#36066); a client
+    that sent its whole request has half-closed by now, so this returns at once.
+    """
+    with suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in requests:
+                pass
 
 
 def _end_reason(reason: EndReason | None) -> pb.EndReason.ValueType:

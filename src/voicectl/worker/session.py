@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
 
+import grpc
 import numpy as np
 
 from voicectl.audio.framer import Framer
@@ -28,6 +29,7 @@ from voicectl.worker.adapters.base import (
     SynthesisOptions,
     TTSAdapter,
 )
+from voicectl.worker.errors import RequestError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class SynthesisSession:
         self._producer: asyncio.Task[None] | None = None
         self.state = StreamState.STREAMING
         self.next_sequence = 0
+        self.frames_generated = 0
         self.input_closed = False
 
     # ----------------------------------------------------------- text input side
@@ -197,7 +200,13 @@ class SynthesisSession:
             raise
         except Exception as exc:
             log.exception("session %s: synthesis failed", self.session_id)
-            self.fail(exc)
+            self.fail(
+                RequestError(
+                    grpc.StatusCode.INTERNAL,
+                    f"model {self.params.model_id!r} failed while synthesizing: "
+                    f"{type(exc).__name__}: {exc}",
+                )
+            )
         finally:
             with suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
@@ -207,6 +216,7 @@ class SynthesisSession:
             self._space.clear()
             await self._space.wait()
         self._buffer.append((pcm, final))
+        self.frames_generated += 1
         self._wakeup.set()
 
     def _cancel_generation(self) -> None:
@@ -226,11 +236,14 @@ class SessionTable:
 
     def __init__(self) -> None:
         self._sessions: dict[str, SynthesisSession | None] = {}
+        self.empty = asyncio.Event()
+        self.empty.set()
 
     def reserve(self, session_id: str) -> bool:
         if session_id in self._sessions:
             return False
         self._sessions[session_id] = None
+        self.empty.clear()
         return True
 
     def attach(self, session: SynthesisSession) -> None:
@@ -238,6 +251,8 @@ class SessionTable:
 
     def release(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
+        if not self._sessions:
+            self.empty.set()
 
     def get(self, session_id: str) -> SynthesisSession | None:
         return self._sessions.get(session_id)

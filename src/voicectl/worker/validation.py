@@ -10,7 +10,7 @@ from voicectl.audio.frames import FRAME_MS, SUPPORTED_SAMPLE_RATES
 from voicectl.audio.loudness import DEFAULT_TARGET_DBFS
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.adapters.base import ModelSpec, SynthesisOptions
-from voicectl.worker.errors import RequestError, invalid
+from voicectl.worker.errors import invalid
 from voicectl.worker.session import SessionParams
 
 MAX_CHUNK_CHARS = 4096
@@ -95,7 +95,3 @@ def validate_text(text: str, *, received_chars: int) -> None:
 def require_some_text(received_chars: int, saw_non_space: bool) -> None:
     if not saw_non_space:
         raise invalid("end of input before any text: send at least one non-blank TextChunk")
-
-
-def unsupported_payload(kind: str) -> RequestError:
-    return invalid(f"unexpected request payload {kind!r}")

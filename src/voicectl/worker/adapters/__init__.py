@@ -18,6 +18,9 @@ class AdapterEntry:
 
 ADAPTERS: dict[str, AdapterEntry] = {
     "mock": AdapterEntry("voicectl.worker.adapters.mock", "MockAdapter", None, ()),
+    "piper": AdapterEntry(
+        "voicectl.worker.adapters.piper", "PiperAdapter", None, ("piper-tts", "onnxruntime")
+    ),
 }
 
 

@@ -1,0 +1,158 @@
+"""``voicectl models ls|load|unload``: the model manager of a running worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from rich.table import Table
+
+from voicectl.cli.common import Exit, console, err_console, fail, grpc_errors, print_json
+from voicectl.rpc.client import TTSClient
+from voicectl.rpc.v1 import tts_pb2 as pb
+
+T = TypeVar("T")
+DEFAULT_WORKER = "127.0.0.1:50051"
+
+app = typer.Typer(
+    help="List, load and unload models on a worker.\n\nExample: voicectl models ls --worker "
+    "127.0.0.1:50051",
+    no_args_is_help=True,
+)
+
+
+def model_to_dict(info: pb.ModelInfo) -> dict[str, object]:
+    """Stable JSON shape for one model (documented in docs/cli.md)."""
+    return {
+        "model_id": info.model_id,
+        "adapter": info.adapter,
+        "state": pb.ModelState.Name(info.state).removeprefix("MODEL_STATE_").lower(),
+        "refcount": info.refcount,
+        "pinned": info.pinned,
+        "last_used_unix_ms": info.last_used_unix_ms,
+        "memory_bytes": info.memory_bytes,
+        "load_time_ms": info.load_time_ms,
+        "warmup_time_ms": info.warmup_time_ms,
+        "ttl_seconds": info.ttl_seconds,
+        "native_sample_rate": info.native_sample_rate,
+        "voices": list(info.voices),
+        "capabilities": {
+            "streaming_text_input": info.capabilities.streaming_text_input,
+            "voice_cloning": info.capabilities.voice_cloning,
+            "lora": info.capabilities.lora,
+            "devices": list(info.capabilities.devices),
+        },
+        "error": info.error,
+    }
+
+
+def _call(
+    worker: str, action: Callable[[TTSClient], Awaitable[T]], connect_timeout: float = 10.0
+) -> T:
+    async def run() -> T:
+        async with TTSClient(worker) as client:
+            with grpc_errors(worker):
+                await client.wait_ready(timeout=connect_timeout)
+                return await action(client)
+
+    return asyncio.run(run())
+
+
+def _ago(unix_ms: int) -> str:
+    if not unix_ms:
+        return "-"
+    seconds = max(0.0, time.time() - unix_ms / 1000)
+    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
+
+
+STATE_STYLE = {"ready": "green", "loading": "yellow", "failed": "red", "unloading": "yellow"}
+
+
+def _table(reply: pb.ListModelsResponse) -> Table:
+    table = Table(title="models", header_style="bold")
+    for column in ("model", "adapter", "state", "refs", "pinned", "last used", "memory", "load",
+                   "warmup", "ttl", "rate", "voices"):  # fmt: skip
+        table.add_column(column)
+    for info in reply.models:
+        row = model_to_dict(info)
+        state = str(row["state"])
+        name = info.model_id + (" (default)" if info.model_id == reply.default_model_id else "")
+        table.add_row(
+            name,
+            info.adapter,
+            f"[{STATE_STYLE.get(state, 'dim')}]{state}[/]"
+            + (f": {info.error}" if info.error else ""),
+            str(info.refcount),
+            "yes" if info.pinned else "",
+            _ago(info.last_used_unix_ms),
+            f"{info.memory_bytes / 2**20:.0f} MiB" if info.memory_bytes else "-",
+            f"{info.load_time_ms} ms" if info.load_time_ms else "-",
+            f"{info.warmup_time_ms} ms" if info.warmup_time_ms else "-",
+            f"{info.ttl_seconds}s" if info.ttl_seconds else "never",
+            str(info.native_sample_rate),
+            ", ".join(info.voices),
+        )
+    return table
+
+
+@app.command("ls", help="List every model the worker knows, loaded or not.\n\n"
+             "Example: voicectl models ls --worker 127.0.0.1:50051 --json")  # fmt: skip
+def ls_command(
+    worker: str = typer.Option(DEFAULT_WORKER, help="HOST:PORT of the worker."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    reply = _call(worker, lambda c: c.list_models())
+    if json_out:
+        print_json({
+            "default_model_id": reply.default_model_id,
+            "models": [model_to_dict(m) for m in reply.models],
+        })  # fmt: skip
+    else:
+        console.print(_table(reply))
+
+
+@app.command(
+    "load",
+    help="Load a model (waits until READY); optionally pin it or set its TTL.\n\n"
+    "Example: voicectl models load mock:sine --ttl 600 --worker 127.0.0.1:50051",
+)
+def load_command(
+    model_id: str = typer.Argument(..., help="Model id, e.g. piper:en_US-joe-medium."),
+    worker: str = typer.Option(DEFAULT_WORKER, help="HOST:PORT of the worker."),
+    ttl: int | None = typer.Option(None, help="Idle seconds before eviction; 0 = never."),
+    pin: bool = typer.Option(False, help="Never evict this model."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    if ttl is not None and ttl < 0:
+        fail("--ttl must be >= 0 seconds (0 = never evict)", Exit.USAGE)
+    with err_console.status(f"loading {model_id} on {worker}…"):
+        info = _call(worker, lambda c: c.load_model(model_id, ttl_seconds=ttl, pin=pin))
+    _report(info, json_out, "loaded")
+
+
+@app.command(
+    "unload",
+    help="Unload a model; refuses while streams use it unless --wait.\n\n"
+    "Example: voicectl models unload mock:sine --wait --worker 127.0.0.1:50051",
+)
+def unload_command(
+    model_id: str = typer.Argument(..., help="Model id to unload."),
+    worker: str = typer.Option(DEFAULT_WORKER, help="HOST:PORT of the worker."),
+    wait: bool = typer.Option(False, help="Wait for streams using it to end instead of refusing."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    info = _call(worker, lambda c: c.unload_model(model_id, wait_if_in_use=wait))
+    _report(info, json_out, "unloaded")
+
+
+def _report(info: pb.ModelInfo, json_out: bool, verb: str) -> None:
+    if json_out:
+        print_json(model_to_dict(info))
+        return
+    detail = (
+        f" in {info.load_time_ms} ms (+{info.warmup_time_ms} ms warmup)" if verb == "loaded" else ""
+    )
+    console.print(f"{verb} [bold]{info.model_id}[/]{detail}")

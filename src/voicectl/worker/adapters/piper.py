@@ -1,0 +1,172 @@
+"""The Piper adapter: fast CPU (or CUDA) speech from a Piper ONNX voice.
+
+Text is cut by ``TextSegmenter``: a short first phrase, then whole sentences.
+Each segment is synthesized as soon as it is complete (while more text is still
+arriving), one Piper chunk per sentence, in the thread pool, with ``cancel``
+polled between sentences.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+from piper import PiperVoice, SynthesisConfig
+from piper.config import PiperConfig
+
+from voicectl.audio.frames import FloatAudio
+from voicectl.worker.adapters.base import (
+    CancelToken,
+    Capabilities,
+    ModelSpec,
+    SynthesisCancelled,
+    SynthesisOptions,
+    TTSAdapter,
+    run_blocking,
+)
+from voicectl.worker.segment import SegmenterConfig, TextSegmenter
+
+DEVICES = ("cpu", "cuda")
+
+
+class PiperAdapter(TTSAdapter):
+    """One loaded Piper voice; safe to stream from several sessions at once."""
+
+    name = "piper"
+    capabilities = Capabilities(streaming_text_input=True, devices=DEVICES)
+
+    def __init__(
+        self, *, spec: ModelSpec, voice: Any, segmenter: SegmenterConfig | None = None
+    ) -> None:
+        config: PiperConfig = voice.config
+        super().__init__(spec=spec, native_sample_rate=config.sample_rate)
+        self._voice: Any = voice  # PiperVoice (untyped); None once unloaded
+        self._config = config
+        self.segmenter_config = segmenter or SegmenterConfig()
+
+    @classmethod
+    def load(cls, spec: ModelSpec) -> Self:
+        model_path, config_path = _resolve_files(spec)
+        device = spec.params.get("device", "cpu")
+        if device not in DEVICES:
+            raise ValueError(
+                f"model {spec.model_id!r}: param 'device' must be one of {DEVICES}, got {device!r}"
+            )
+        if not model_path.is_file():
+            raise FileNotFoundError(f"model {spec.model_id!r}: Piper model not found: {model_path}")
+        if not config_path.is_file():
+            raise FileNotFoundError(
+                f"model {spec.model_id!r}: Piper voice config not found: {config_path}"
+            )
+        try:
+            with config_path.open(encoding="utf-8") as file:
+                rate = PiperConfig.from_dict(json.load(file)).sample_rate
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"model {spec.model_id!r}: invalid Piper voice config {config_path}: {exc!r}"
+            ) from exc
+        if spec.sample_rate and spec.sample_rate != rate:
+            raise ValueError(
+                f"model {spec.model_id!r}: sample_rate is {spec.sample_rate} Hz in the spec "
+                f"but {rate} Hz in {config_path}"
+            )
+        try:
+            voice = PiperVoice.load(model_path, config_path=config_path, use_cuda=device == "cuda")
+        except Exception as exc:  # onnxruntime raises its own types for corrupt files
+            raise ValueError(
+                f"model {spec.model_id!r}: cannot load Piper model {model_path} "
+                f"(corrupt or not an ONNX voice): {exc}"
+            ) from exc
+        return cls(spec=spec, voice=voice)
+
+    @property
+    def voices(self) -> tuple[str, ...]:
+        return ("default", *sorted(self._config.speaker_id_map))
+
+    def speaker_id(self, voice: str) -> int | None:
+        """Piper speaker id for ``voice`` (None: the voice's default speaker)."""
+        if voice == "default":
+            return None
+        if self._config.num_speakers > 1 and voice in self._config.speaker_id_map:
+            return int(self._config.speaker_id_map[voice])
+        raise ValueError(
+            f"unknown voice {voice!r} for model {self.spec.model_id!r}; "
+            f"allowed: {', '.join(self.voices)}"
+        )
+
+    async def stream(
+        self,
+        text: AsyncIterator[str],
+        *,
+        voice: str,
+        options: SynthesisOptions,
+        cancel: CancelToken,
+    ) -> AsyncIterator[FloatAudio]:
+        if options.speed <= 0:
+            raise ValueError(f"speed must be > 0, got {options.speed}")
+        syn_config = SynthesisConfig(
+            speaker_id=self.speaker_id(voice),
+            length_scale=self._config.length_scale / options.speed,
+        )
+        segmenter = TextSegmenter(config=self.segmenter_config)
+        async for chunk in text:
+            for segment in segmenter.push(chunk):
+                async for audio in self._synthesize(segment, syn_config, cancel):
+                    yield audio
+        for segment in segmenter.flush():
+            async for audio in self._synthesize(segment, syn_config, cancel):
+                yield audio
+
+    async def _synthesize(
+        self, segment: str, syn_config: Any, cancel: CancelToken
+    ) -> AsyncIterator[FloatAudio]:
+        """Synthesize one segment, a Piper sentence per thread-pool call."""
+        voice = self._voice
+        if voice is None:
+            raise RuntimeError(f"model {self.spec.model_id!r} is unloaded")
+        if cancel.cancelled:
+            raise SynthesisCancelled
+        # A lazy generator: phonemization and inference happen in ``next``, in the pool.
+        sentences: Iterator[Any] = iter(voice.synthesize(segment, syn_config=syn_config))
+        while True:
+            chunk = await run_blocking(partial(next, sentences, None))
+            if cancel.cancelled:
+                raise SynthesisCancelled
+            if chunk is None:
+                return
+            audio: FloatAudio = np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+            if audio.size:
+                yield audio
+
+    def unload(self) -> None:
+        self._voice = None
+        gc.collect()
+
+
+def _resolve_files(spec: ModelSpec) -> tuple[Path, Path]:
+    """The model and config paths: from ``spec.files``, else from the ``package`` param."""
+    model = spec.files.get("model")
+    config = spec.files.get("config")
+    package_name = spec.params.get("package")
+    if model is None and package_name:
+        try:
+            package = importlib.import_module(str(package_name))
+        except ImportError as exc:
+            raise ValueError(
+                f"model {spec.model_id!r}: voice package {package_name!r} is not installed "
+                f"(pip install {str(package_name).replace('_', '-')})"
+            ) from exc
+        model = Path(package.model_path())
+        config = config or Path(package.config_path())
+    if model is None:
+        raise ValueError(
+            f"model {spec.model_id!r}: the Piper adapter needs files.model (an .onnx path) "
+            "or params.package (an installed voice package)"
+        )
+    return Path(model), Path(config) if config is not None else Path(f"{model}.json")

@@ -1,0 +1,157 @@
+"""Every bad Synthesize/Control input gets a status code and an actionable message,
+and the worker keeps serving other sessions meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from tests.conftest import LONG_TEXT
+from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
+from voicectl.rpc.v1 import tts_pb2 as pb
+from voicectl.worker.server import Worker
+from voicectl.worker.validation import MAX_CHUNK_CHARS, MAX_SESSION_CHARS
+
+
+def config(**fields: object) -> pb.SynthesizeRequest:
+    return pb.SynthesizeRequest(config=pb.SessionConfig(**fields))  # type: ignore[arg-type]
+
+
+def text(value: str) -> pb.SynthesizeRequest:
+    return pb.SynthesizeRequest(text=pb.TextChunk(text=value))
+
+
+END = pb.SynthesizeRequest(end=pb.EndOfInput())
+
+
+async def run_raw(client: TTSClient, *requests: pb.SynthesizeRequest) -> grpc.aio.AioRpcError:
+    async def gen() -> AsyncIterator[pb.SynthesizeRequest]:
+        for request in requests:
+            yield request
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in client.stub.Synthesize(gen()):
+            pass
+    return err.value
+
+
+@pytest.mark.parametrize(
+    ("requests", "code", "words"),
+    [
+        ([text("hello"), END], grpc.StatusCode.FAILED_PRECONDITION, "first SynthesizeRequest"),
+        ([], grpc.StatusCode.INVALID_ARGUMENT, "empty Synthesize stream"),
+        ([config(model_id="nope:none"), text("hi"), END], grpc.StatusCode.NOT_FOUND, "mock:sine"),
+        ([config(sample_rate=12345), text("hi"), END], grpc.StatusCode.INVALID_ARGUMENT, "48000"),
+        ([config(voice="nobody"), text("hi"), END], grpc.StatusCode.INVALID_ARGUMENT, "low"),
+        ([config(session_id="bad id!"), text("hi"), END], grpc.StatusCode.INVALID_ARGUMENT,
+         "session_id"),
+        ([config(options=pb.SynthesisOptions(speed=9.0)), text("hi"), END],
+         grpc.StatusCode.INVALID_ARGUMENT, "speed"),
+        ([config(options=pb.SynthesisOptions(lookahead_ms=5)), text("hi"), END],
+         grpc.StatusCode.INVALID_ARGUMENT, "lookahead_ms"),
+        ([config(), text(""), END], grpc.StatusCode.INVALID_ARGUMENT, "empty"),
+        ([config(), text("   "), END], grpc.StatusCode.INVALID_ARGUMENT, "before any text"),
+        ([config(), END], grpc.StatusCode.INVALID_ARGUMENT, "before any text"),
+        ([config(), text("x" * (MAX_CHUNK_CHARS + 1)), END], grpc.StatusCode.INVALID_ARGUMENT,
+         str(MAX_CHUNK_CHARS)),
+        ([config(), *[text("y" * MAX_CHUNK_CHARS)] * (MAX_SESSION_CHARS // MAX_CHUNK_CHARS + 1),
+          END], grpc.StatusCode.INVALID_ARGUMENT, str(MAX_SESSION_CHARS)),
+        ([config(), text("hi"), END, text("more")], grpc.StatusCode.FAILED_PRECONDITION,
+         "after end-of-input"),
+        ([config(), text("hi"), config(), END], grpc.StatusCode.FAILED_PRECONDITION,
+         "config sent twice"),
+        ([config(), pb.SynthesizeRequest(), END], grpc.StatusCode.INVALID_ARGUMENT, "no payload"),
+    ],
+    ids=[
+        "no-config-first", "empty-stream", "unknown-model", "bad-rate", "unknown-voice",
+        "bad-session-id", "speed-range", "lookahead-range", "empty-chunk", "blank-text",
+        "end-without-text", "chunk-too-long", "session-too-long", "after-end", "config-twice",
+        "no-payload",
+    ],
+)  # fmt: skip
+async def test_bad_synthesize_input(
+    client: TTSClient, requests: list[pb.SynthesizeRequest], code: grpc.StatusCode, words: str
+) -> None:
+    error = await run_raw(client, *requests)
+    assert error.code() == code, error.details()
+    assert words in (error.details() or "")
+
+
+async def test_invalid_utf8_is_named(client: TTSClient) -> None:
+    call = client.channel.stream_stream(
+        "/voicectl.v1.TTS/Synthesize",
+        request_serializer=lambda raw: raw,
+        response_deserializer=pb.AudioFrame.FromString,
+    )
+
+    async def gen() -> AsyncIterator[bytes]:
+        yield config().SerializeToString()
+        # TextChunk{text: b"\xff\xfe"} inside SynthesizeRequest field 2: not valid UTF-8.
+        yield b"\x12\x04\x0a\x02\xff\xfe"
+        yield END.SerializeToString()
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in call(gen()):
+            pass
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "UTF-8" in (err.value.details() or "")
+
+
+async def test_duplicate_session_id_is_refused(client: TTSClient) -> None:
+    first = client.synthesize(LONG_TEXT, SynthesisRequest(session_id="dup", model_id="mock:slow"))
+    async for _ in first:
+        break
+    error = await run_raw(client, config(session_id="dup"), text("hi"), END)
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "dup" in (error.details() or "")
+    first.cancel()
+
+
+@pytest.mark.parametrize(
+    ("session_id", "command", "code"),
+    [
+        ("missing", pb.PAUSE, grpc.StatusCode.NOT_FOUND),
+        ("missing", pb.STOP, grpc.StatusCode.NOT_FOUND),
+    ],
+)
+async def test_control_unknown_session(
+    client: TTSClient, session_id: str, command: pb.ControlCommand.ValueType, code: grpc.StatusCode
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.control(session_id, command)
+    assert err.value.code() == code
+    assert session_id in (err.value.details() or "")
+
+
+async def test_control_unspecified_command(client: TTSClient) -> None:
+    call = client.synthesize(LONG_TEXT, SynthesisRequest(session_id="cmd", model_id="mock:slow"))
+    async for _ in call:
+        break
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.control("cmd", pb.CONTROL_COMMAND_UNSPECIFIED)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "PAUSE" in (err.value.details() or "")
+    call.cancel()
+
+
+async def test_oversized_message_is_rejected_by_grpc(client: TTSClient) -> None:
+    error = await run_raw(client, config(), text("z" * (2 << 20)), END)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_bad_input_does_not_disturb_a_running_session(
+    worker: Worker, client: TTSClient
+) -> None:
+    reference, _, _ = await collect_pcm(client.synthesize(LONG_TEXT))
+    good = asyncio.create_task(
+        collect_pcm(client.synthesize(LONG_TEXT, SynthesisRequest(model_id="mock:slow")))
+    )
+    for bad in ([text("x"), END], [config(sample_rate=1), text("x"), END], [config(), END]):
+        await run_raw(client, *bad)
+    pcm, _, frames = await good
+    assert pcm == reference
+    assert frames[-1].end_reason == pb.END_REASON_COMPLETED
+    assert len(worker.sessions) == 0

@@ -1,0 +1,75 @@
+"""Worker configuration: precedence CLI > env > YAML > defaults, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicectl.worker.config import ConfigError, load_worker_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "worker.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults() -> None:
+    config = load_worker_config(env={})
+    assert config.port == 50051
+    assert config.max_loaded == 3
+    assert config.ttl_seconds == 300.0
+
+
+def test_precedence_cli_over_env_over_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "worker:\n  port: 6000\n  max_loaded: 2\n  ttl: 10\n  preload: [a, b]\n")
+    from_yaml = load_worker_config(yaml_path=path, env={})
+    assert (from_yaml.port, from_yaml.max_loaded, from_yaml.ttl_seconds) == (6000, 2, 10.0)
+    assert from_yaml.preload == ("a", "b")
+    env = {"VOICECTL_PORT": "7000", "VOICECTL_MAX_LOADED": "4"}
+    from_env = load_worker_config(yaml_path=path, env=env)
+    assert (from_env.port, from_env.max_loaded) == (7000, 4)
+    from_cli = load_worker_config(yaml_path=path, env=env, cli={"port": 8000, "max_loaded": None})
+    assert (from_cli.port, from_cli.max_loaded) == (8000, 4)
+
+
+def test_sizes_and_never_ttl() -> None:
+    config = load_worker_config(env={}, cli={"memory_budget": "4GiB", "ttl": "never"})
+    assert config.memory_budget_bytes == 4 * 2**30
+    assert config.ttl_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "words"),
+    [
+        ("port: lots\n", "port"),
+        ("max_loaded: 0\n", "max_loaded"),
+        ("memory_budget: 4 bananas\n", "memory_budget"),
+        ("colour: blue\n", "unknown key 'colour'"),
+        ("warmup: maybe\n", "warmup"),
+        ("- just\n- a list\n", "mapping"),
+        ("port: [unclosed\n", "not valid YAML"),
+        ("lookahead_ms: 5\n", "lookahead_ms"),
+    ],
+)
+def test_bad_yaml_names_the_key(tmp_path: Path, yaml_text: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load_worker_config(yaml_path=write(tmp_path, yaml_text), env={})
+
+
+def test_bad_env_names_the_origin() -> None:
+    with pytest.raises(ConfigError, match="environment: port"):
+        load_worker_config(env={"VOICECTL_PORT": "x"})
+
+
+def test_missing_yaml_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_worker_config(yaml_path=tmp_path / "absent.yaml", env={})
+
+
+def test_shipped_config_is_valid() -> None:
+    config = load_worker_config(
+        yaml_path=Path(__file__).parents[2] / "configs" / "worker.yaml", env={}
+    )
+    assert config.port == 50051
