@@ -19,9 +19,17 @@ VOICECTL = [sys.executable, "-m", "voicectl"]
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
 
 
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*VOICECTL, *args], capture_output=True, text=True, timeout=timeout, env=ENV, check=False
+        [*VOICECTL, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+        cwd=cwd,
+        check=False,
     )
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 import grpc
 import pytest
 
-from tests.conftest import LONG_TEXT
+from tests.conftest import LONG_TEXT, WorkerFactory, mock_catalog
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.rpc.v1 import tts_pb2 as pb
+from voicectl.worker import adapters
+from voicectl.worker.adapters.mock import MockAdapter
+from voicectl.worker.catalog import MOCK_SINE
 from voicectl.worker.server import Worker
 from voicectl.worker.validation import MAX_CHUNK_CHARS, MAX_SESSION_CHARS
 
@@ -154,4 +159,43 @@ async def test_bad_input_does_not_disturb_a_running_session(
     pcm, _, frames = await good
     assert pcm == reference
     assert frames[-1].end_reason == pb.END_REASON_COMPLETED
+    assert len(worker.sessions) == 0
+
+
+class FailingAdapter(MockAdapter):
+    """Speaks one word, then the 'model' breaks (like a CUDA error mid-utterance)."""
+
+    name = "failing"
+
+    async def stream(  # type: ignore[override]
+        self, text: AsyncIterator[str], **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in super().stream(text, **kwargs):
+            yield chunk
+            raise RuntimeError("device lost")
+
+
+async def test_adapter_failure_mid_stream_is_internal_with_cause(
+    make_worker: WorkerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(
+        adapters.ADAPTERS,
+        "failing",
+        adapters.AdapterEntry(
+            "tests.integration.test_worker_bad_input", "FailingAdapter", None, ()
+        ),
+    )
+    spec = replace(MOCK_SINE, model_id="failing:one", adapter="failing")
+    worker = await make_worker(mock_catalog(spec), warmup=False)
+    async with TTSClient(worker.address) as client:
+        await client.wait_ready()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await collect_pcm(
+                client.synthesize(LONG_TEXT, SynthesisRequest(model_id="failing:one"))
+            )
+        assert err.value.code() == grpc.StatusCode.INTERNAL
+        assert "device lost" in (err.value.details() or "")
+        assert "failing:one" in (err.value.details() or "")
+        pcm, _, _ = await collect_pcm(client.synthesize("still serving"))
+        assert pcm
     assert len(worker.sessions) == 0

@@ -163,3 +163,30 @@ async def test_server_assigns_session_id_when_empty(client: TTSClient) -> None:
     ids = {f.session_id for f in frames}
     assert len(ids) == 1
     assert next(iter(ids)).startswith("s-")
+
+
+async def test_shutdown_drains_running_streams_and_control_still_works(worker: Worker) -> None:
+    async with TTSClient(worker.address) as client:
+        call = client.synthesize(
+            LONG_TEXT, SynthesisRequest(session_id="drain", model_id="mock:slow")
+        )
+        frames: list[pb.AudioFrame] = []
+
+        async def reader() -> None:
+            async for frame in call:
+                frames.append(frame)
+
+        task = asyncio.create_task(reader())
+        await wait_until(lambda: len(frames) > 0)
+        await client.pause("drain")
+        stopping = asyncio.create_task(worker.stop(grace=30))
+        await wait_until(lambda: worker.service.draining)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await collect_pcm(client.synthesize("new work"))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "shutting down" in (err.value.details() or "")
+        resumed = await client.resume("drain")  # Control still reaches the paused stream
+        assert resumed.state == pb.SESSION_STATE_STREAMING
+        await task
+        await stopping
+    assert frames[-1].end_reason == pb.END_REASON_COMPLETED

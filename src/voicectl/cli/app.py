@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from voicectl import __version__
-from voicectl.cli import models, orchestrator, say, worker
+from voicectl.cli import bench, models, orchestrator, say, worker
 
 app = typer.Typer(
     name="voicectl",
@@ -36,6 +36,7 @@ app.command("worker", help=worker.HELP)(worker.worker_command)
 app.command("say", help=say.HELP)(say.say_command)
 app.command("orchestrator", help=orchestrator.HELP)(orchestrator.orchestrator_command)
 app.add_typer(models.app, name="models")
+app.add_typer(bench.app, name="bench")
 
 
 def main() -> None:

@@ -1,0 +1,39 @@
+# voicectl task runner (https://just.systems; `pip install rust-just`).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Install the project and dev tools into .venv from uv.lock.
+sync:
+    uv sync --frozen
+
+# ruff lint + format check.
+lint:
+    uv run --frozen ruff check src tests
+    uv run --frozen ruff format --check src tests
+
+# mypy --strict over src (settings in pyproject.toml).
+typecheck:
+    uv run --frozen mypy
+
+# The test suite (README's test command).
+test *ARGS:
+    uv run --frozen pytest {{ARGS}}
+
+# Everything CI runs.
+ci: lint typecheck test
+
+# Regenerate src/voicectl/rpc/v1 from proto/ (commit the result).
+gen-proto:
+    uv run --frozen python -m voicectl.rpc.codegen
+
+# Run a worker on the default Piper voice.
+run-worker *ARGS:
+    uv run --frozen voicectl worker --config configs/worker.yaml {{ARGS}}
+
+# Run the orchestrator placeholder against a local worker.
+run-orchestrator *ARGS:
+    uv run --frozen voicectl orchestrator --worker 127.0.0.1:50051 {{ARGS}}
