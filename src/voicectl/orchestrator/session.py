@@ -1,0 +1,367 @@
+"""One conversation: the I/O shell around the pure FSM.
+
+Audio in → 16 kHz → VAD → FSM events; the FSM's actions drive ASR, the reply
+(LLM → worker Synthesize → pacer → client) and barge-in. ``dispatch`` is
+synchronous, so a barge-in PAUSE stops the pacer in the same step that saw the
+speech onset: control never waits behind audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from voicectl.orchestrator import fsm
+from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
+from voicectl.orchestrator.llm import Conversation, LLMBridge, LLMError
+from voicectl.orchestrator.pacer import Pacer
+from voicectl.orchestrator.transport import AudioIn, BadInput, SessionSettings, TextIn, Transport
+from voicectl.orchestrator.vad import InputResampler, VadEvent, VoiceActivityDetector
+from voicectl.rpc.client import SynthesisRequest, TTSClient
+from voicectl.rpc.v1 import tts_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VadThresholds:
+    start_frames: int
+    stop_frames: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionPolicy:
+    """Per-session behaviour from orchestrator.yaml."""
+
+    vad_aggressiveness: int = 2
+    # Onset/offset frame counts per phase: stricter onset while the agent speaks is not
+    # needed for the two-stage barge-in (a false onset only pauses), so it is fast there.
+    thresholds: dict[fsm.Phase, VadThresholds] = field(
+        default_factory=lambda: {
+            fsm.Phase.LISTENING: VadThresholds(start_frames=3, stop_frames=20),
+            fsm.Phase.USER_SPEAKING: VadThresholds(start_frames=3, stop_frames=20),
+            fsm.Phase.THINKING: VadThresholds(start_frames=4, stop_frames=20),
+            fsm.Phase.SPEAKING: VadThresholds(start_frames=2, stop_frames=8),
+            fsm.Phase.BARGED_IN: VadThresholds(start_frames=2, stop_frames=8),
+        }
+    )
+    confirm_ms: int = 400
+    pacer_lookahead_frames: int = 3
+    partial_interval_ms: int = 600
+
+
+@dataclass
+class BargeInRecord:
+    """Timing of one barge-in, for `voicectl bench bargein` and logs."""
+
+    onset_frame_at: float  # arrival of the first speech frame of the onset
+    paused_at: float  # when the pacer stopped sending
+    frames_taken_back: int
+
+
+@dataclass
+class SessionMetrics:
+    barge_ins: list[BargeInRecord] = field(default_factory=list)
+    # End of user speech (VAD offset frame arrival) -> first reply frame sent, seconds.
+    voice_to_voice: list[float] = field(default_factory=list)
+    pacer_lateness: list[float] = field(default_factory=list)
+    underruns: int = 0
+
+
+class Session:
+    """Runs one conversation until the client goes away."""
+
+    def __init__(
+        self,
+        *,
+        settings: SessionSettings,
+        transport: Transport,
+        tts: TTSClient,
+        asr: AsrEngine,
+        llm: LLMBridge,
+        policy: SessionPolicy,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.tts = tts
+        self.llm = llm
+        self.policy = policy
+        self.state = fsm.State()
+        self.conversation = Conversation()
+        self.metrics = SessionMetrics()
+        self._fsm_config = fsm.FsmConfig(confirm_ms=policy.confirm_ms)
+        self._resampler = InputResampler(input_rate=settings.input_sample_rate)
+        first = policy.thresholds[fsm.Phase.LISTENING]
+        self._vad = VoiceActivityDetector(
+            aggressiveness=policy.vad_aggressiveness,
+            start_frames=first.start_frames,
+            stop_frames=first.stop_frames,
+        )
+        self._transcriber = UtteranceTranscriber(
+            engine=asr, partial_interval_ms=policy.partial_interval_ms
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reply: asyncio.Task[None] | None = None
+        self._pacer: Pacer | None = None
+        self._reply_count = 0
+        self._worker_session = ""
+        self._speech_frame_times: list[float] = []  # arrival times of recent input frames
+        self._speech_ended_at: float | None = None
+        self._partial_running = False
+        self._onset_at = 0.0
+        self._timers: list[asyncio.TimerHandle] = []
+
+    # -------------------------------------------------------------------- run
+
+    async def run(self) -> None:
+        """Consume the client's messages; clean up whatever the client leaves behind."""
+        try:
+            async for message in self.transport.incoming():
+                if isinstance(message, AudioIn):
+                    self._on_audio(message.pcm)
+                elif isinstance(message, TextIn):
+                    self.transport.send_event({"type": "transcript.final", "text": message.text})
+                    self.dispatch(fsm.TextInput(message.text))
+                elif isinstance(message, BadInput):
+                    self._error(message.code, message.message)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        await self._cleanup_reply(*self._detach_reply())
+        self._transcriber.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ------------------------------------------------------------------ input
+
+    def _on_audio(self, pcm: bytes) -> None:
+        arrived = time.perf_counter()
+        for frame in self._resampler.push(pcm):
+            in_speech = self._vad.in_speech
+            self._transcriber.push(frame, in_speech=in_speech)
+            self._speech_frame_times.append(arrived)
+            del self._speech_frame_times[:-64]
+            event = self._vad.process(frame)
+            if event is VadEvent.SPEECH_START:
+                self._onset_at = self._speech_frame_times[-self._vad_start_frames()]
+                self.dispatch(fsm.SpeechStarted())
+            elif event is VadEvent.SPEECH_END:
+                self._speech_ended_at = arrived
+                self.dispatch(fsm.SpeechEnded())
+            if self._vad.in_speech and self.state.phase is fsm.Phase.USER_SPEAKING:
+                self._spawn(self._partial())
+
+    def _vad_start_frames(self) -> int:
+        return min(len(self._speech_frame_times), self._vad_thresholds().start_frames)
+
+    def _vad_thresholds(self) -> VadThresholds:
+        return self.policy.thresholds[self.state.phase]
+
+    async def _partial(self) -> None:
+        if self._partial_running:
+            return
+        self._partial_running = True
+        try:
+            text = await self._transcriber.maybe_partial()
+            if text:
+                log.debug("partial transcript feeds the reply path: %r", text)
+                self.transport.send_event({"type": "transcript.partial", "text": text})
+        finally:
+            self._partial_running = False
+
+    # -------------------------------------------------------------------- FSM
+
+    def dispatch(self, event: fsm.Event) -> None:
+        """Step the FSM and carry out its actions (synchronously where it matters)."""
+        before = self.state.phase
+        self.state, actions = fsm.step(self.state, event, self._fsm_config)
+        if self.state.phase is not before:
+            log.debug("session %s: %s -> %s on %s", self.settings.session_id, before.value,
+                      self.state.phase.value, type(event).__name__)  # fmt: skip
+            t = self._vad_thresholds()
+            self._vad.set_thresholds(start_frames=t.start_frames, stop_frames=t.stop_frames)
+        for action in actions:
+            self._execute(action)
+
+    def _execute(self, action: fsm.Action) -> None:
+        if isinstance(action, fsm.PauseReply):
+            self._pause_reply()
+        elif isinstance(action, fsm.ClearPlayback):
+            clear: dict[str, object] = {"type": "clear"}
+            if self._pacer is not None:
+                # Keep this many frames of the current reply; RESUME re-sends from there.
+                clear["played_frames"] = self._pacer.delivered_frames
+            self.transport.send_event(clear)
+        elif isinstance(action, fsm.ResumeReply):
+            self._resume_reply()
+        elif isinstance(action, fsm.StopReply):
+            self._spawn(self._cleanup_reply(*self._detach_reply()))
+        elif isinstance(action, fsm.StartReply):
+            self._start_reply(action.text)
+        elif isinstance(action, fsm.StartUtterance):
+            self._transcriber.start_utterance()
+        elif isinstance(action, fsm.DiscardUtterance):
+            self._transcriber.cancel()
+        elif isinstance(action, fsm.FinishUtterance):
+            self._spawn(self._finish_utterance())
+        elif isinstance(action, fsm.StartConfirmTimer):
+            loop = asyncio.get_running_loop()
+            self._timers.append(
+                loop.call_later(action.ms / 1000, self.dispatch, fsm.ConfirmTimeout(action.token))
+            )
+        elif isinstance(action, fsm.Notify):
+            event: dict[str, object] = {"type": action.event}
+            if action.event == "error":
+                event.update(code="reply_failed", message=action.detail)
+            elif action.detail:
+                event["reason"] = action.detail
+            self.transport.send_event(event)
+
+    async def _finish_utterance(self) -> None:
+        text = await self._transcriber.finish()
+        self.transport.send_event({"type": "transcript.final", "text": text})
+        self.dispatch(fsm.TranscriptFinal(text))
+
+    # ------------------------------------------------------------------ reply
+
+    def _start_reply(self, text: str) -> None:
+        self._reply_count += 1
+        reply_id = self._reply_count
+        self._worker_session = f"{self.settings.session_id}.r{reply_id}"
+        pacer = Pacer(
+            send=self.transport.send_audio,
+            lookahead_frames=self.policy.pacer_lookahead_frames,
+            on_first_frame=lambda: self._on_first_frame(reply_id),
+        )
+        self._pacer = pacer
+        self._reply = asyncio.create_task(self._run_reply(reply_id, text, pacer))
+
+    def _on_first_frame(self, reply_id: int) -> None:
+        if reply_id != self._reply_count:
+            return
+        if self._speech_ended_at is not None:
+            self.metrics.voice_to_voice.append(time.perf_counter() - self._speech_ended_at)
+            self._speech_ended_at = None
+        self.transport.send_event({"type": "reply.started"})
+        self.dispatch(fsm.ReplyAudioStarted())
+
+    async def _reply_text(
+        self, text: str, spoken: list[str], llm_errors: list[LLMError]
+    ) -> AsyncIterator[str]:
+        self.conversation.add_user(text)
+        try:
+            async for delta in self.llm.stream(self.conversation.messages()):
+                spoken.append(delta)
+                self.transport.send_event({"type": "reply.text", "text": delta})
+                yield delta
+        except LLMError as exc:
+            # gRPC swallows request-iterator errors (it just cancels the call): keep it.
+            llm_errors.append(exc)
+            raise
+
+    async def _run_reply(self, reply_id: int, text: str, pacer: Pacer) -> None:
+        spoken: list[str] = []
+        llm_errors: list[LLMError] = []
+        request = SynthesisRequest(
+            session_id=self._worker_session,
+            model_id=self.settings.model_id,
+            voice=self.settings.voice,
+            sample_rate=self.settings.output_sample_rate,
+        )
+        try:
+            pacer.start()
+            call = self.tts.synthesize(self._reply_text(text, spoken, llm_errors), request)
+            async for frame in call:
+                if not (frame.final and frame.end_reason == pb.END_REASON_STOPPED):
+                    pacer.push(frame.pcm)
+            pacer.end_of_input()
+            await pacer.finished.wait()
+            self.conversation.add_assistant("".join(spoken))
+            self._collect_pacer(pacer)
+            self.transport.send_event({"type": "reply.done"})
+            if reply_id == self._reply_count:
+                self.dispatch(fsm.ReplyFinished())
+        except (asyncio.CancelledError, grpc.aio.AioRpcError) as exc:
+            if llm_errors:
+                self._fail(reply_id, f"llm: {llm_errors[0]}")
+            elif isinstance(exc, grpc.aio.AioRpcError):
+                target = self.tts.target
+                self._fail(reply_id, f"tts worker {target}: {exc.code().name}: {exc.details()}")
+            task = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+                raise  # the reply itself was stopped
+
+    def _fail(self, reply_id: int, reason: str) -> None:
+        log.warning("session %s reply %d failed: %s", self.settings.session_id, reply_id, reason)
+        if reply_id == self._reply_count:
+            self.dispatch(fsm.ReplyFailed(reason))
+
+    def _collect_pacer(self, pacer: Pacer) -> None:
+        self.metrics.pacer_lateness.extend(pacer.stats.lateness)
+        self.metrics.underruns += pacer.stats.underruns
+
+    def _pause_reply(self) -> None:
+        if self._pacer is None:
+            return
+        self.transport.discard_pending_audio()
+        taken = self._pacer.pause()
+        self.metrics.barge_ins.append(
+            BargeInRecord(
+                onset_frame_at=self._onset_at,
+                paused_at=time.perf_counter(),
+                frames_taken_back=taken,
+            )
+        )
+        self._spawn(self._control(self.tts.pause))
+
+    def _resume_reply(self) -> None:
+        if self._pacer is None:
+            return
+        self._pacer.resume()
+        self._spawn(self._control(self.tts.resume))
+
+    async def _control(self, command: Callable[[str], Awaitable[pb.ControlResponse]]) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError):  # the stream may have just ended
+            await command(self._worker_session)
+
+    def _detach_reply(self) -> tuple[asyncio.Task[None] | None, Pacer | None]:
+        """Forget the current reply at once (its late events become stale)."""
+        reply, pacer = self._reply, self._pacer
+        self._reply, self._pacer = None, None
+        self._reply_count += 1
+        if pacer is not None:
+            self.transport.discard_pending_audio()
+            pacer.pause()  # silence now; the async cleanup follows
+        return reply, pacer
+
+    async def _cleanup_reply(self, reply: asyncio.Task[None] | None, pacer: Pacer | None) -> None:
+        if pacer is not None:
+            self._collect_pacer(pacer)
+            await pacer.stop()
+        if reply is not None and not reply.done():
+            reply.cancel()  # cancels the LLM stream and the Synthesize call (worker frees it)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reply
+
+    # ---------------------------------------------------------------- helpers
+
+    def _error(self, code: str, message: str) -> None:
+        self.transport.send_event({"type": "error", "code": code, "message": message})
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

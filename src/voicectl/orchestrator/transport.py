@@ -1,0 +1,67 @@
+"""What a session sees of its client: audio in, audio out, events both ways.
+
+A transport (WebSocket today, WebRTC later) turns its wire format into these
+messages; swapping transports means writing one class, never touching the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class AudioIn:
+    """One 20 ms PCM16 mono frame at the session's input rate."""
+
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class TextIn:
+    """A user turn typed instead of spoken."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """Something the client sent that the transport could not accept; the session reports it."""
+
+    code: str
+    message: str
+
+
+Inbound = AudioIn | TextIn | BadInput
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionSettings:
+    """Negotiated at session start (the WebSocket ``start`` message)."""
+
+    session_id: str
+    input_sample_rate: int
+    output_sample_rate: int
+    model_id: str = ""
+    voice: str = ""
+
+
+class Transport(Protocol):
+    """The session's only view of its client."""
+
+    def incoming(self) -> AsyncIterator[Inbound]:
+        """Messages from the client until it disconnects."""
+        ...
+
+    def send_audio(self, pcm: bytes) -> None:
+        """Queue one 20 ms PCM16 frame at the output rate (paced by the caller)."""
+
+    def send_event(self, event: Mapping[str, object]) -> None:
+        """Queue a JSON event; events overtake audio not yet written, order is kept."""
+
+    def discard_pending_audio(self) -> int:
+        """Drop audio handed over but not yet written (barge-in); return how many frames."""
+        ...
+
+    async def close(self, reason: str = "") -> None: ...

@@ -1,0 +1,1 @@
+"""voicectl talk: the duplex client (WebSocket protocol, playback, audio devices)."""

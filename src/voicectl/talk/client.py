@@ -1,0 +1,194 @@
+"""Client side of the orchestrator WebSocket protocol, and a playback buffer model.
+
+``TalkClient`` speaks the protocol; ``PlaybackBuffer`` is what a speaker does with
+received frames (play at real time, flush on ``clear``) so that file mode records
+exactly what a person would have heard, and benches can time playback stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from voicectl.audio.frames import frame_bytes
+
+Event = dict[str, Any]
+
+
+@dataclass
+class PlaybackBuffer:
+    """A virtual speaker: frames play one per 20 ms; ``clear`` drops what has not played.
+
+    ``reply`` holds the current reply's frames by index. A ``clear`` that names
+    ``played_frames`` keeps exactly that many (the server re-sends the rest on RESUME),
+    so what was heard can be reconstructed exactly.
+    """
+
+    sample_rate: int
+    clock: Callable[[], float] = time.perf_counter
+    queue: deque[bytes] = field(default_factory=deque)
+    played: list[tuple[float, bytes]] = field(default_factory=list)  # (start time, frame)
+    reply: list[bytes] = field(default_factory=list)
+    replies: list[list[bytes]] = field(default_factory=list)
+    cleared_frames: int = 0
+    last_clear_at: float | None = None
+    _next_start: float = 0.0
+
+    def start_reply(self) -> None:
+        self.reply = []
+        self.replies.append(self.reply)
+
+    def receive(self, frame: bytes) -> None:
+        self.queue.append(frame)
+        self.reply.append(frame)
+
+    def clear(self, played_frames: int | None = None) -> None:
+        keep = len(self.reply) if played_frames is None else min(played_frames, len(self.reply))
+        drop_from_reply = len(self.reply) - keep if played_frames is not None else 0
+        del self.reply[keep:]
+        dropped = len(self.queue)
+        if played_frames is not None:
+            dropped = min(dropped, drop_from_reply)
+            for _ in range(dropped):
+                self.queue.pop()
+        else:
+            self.queue.clear()
+        self.cleared_frames += dropped
+        self.last_clear_at = self.clock()
+
+    def tick(self) -> None:
+        """Play every frame whose turn has come (call at least every 20 ms)."""
+        now = self.clock()
+        while self.queue and self._next_start <= now:
+            start = max(self._next_start, now - 0.02)
+            self.played.append((start, self.queue.popleft()))
+            self._next_start = start + 0.02
+
+    def render(self, *, start: float, end: float) -> bytes:
+        """The speaker signal from ``start`` to ``end`` (silence where nothing played)."""
+        width = frame_bytes(self.sample_rate)
+        total = max(0, round((end - start) / 0.02))
+        out = bytearray(total * width)
+        for at, frame in self.played:
+            index = round((at - start) / 0.02)
+            if 0 <= index < total:
+                out[index * width : (index + 1) * width] = frame
+        return bytes(out)
+
+
+class TalkClient:
+    """``async with TalkClient(url) as talk: await talk.send_text("hi")``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        input_sample_rate: int = 16000,
+        output_sample_rate: int = 24000,
+        model_id: str = "",
+        voice: str = "",
+    ) -> None:
+        self.url = url
+        self.input_sample_rate = input_sample_rate
+        self.output_sample_rate = output_sample_rate
+        self.model_id = model_id
+        self.voice = voice
+        self.session_id = ""
+        self.events: list[Event] = []
+        self.audio_frames = 0
+        self.playback = PlaybackBuffer(output_sample_rate)
+        self.on_event: Callable[[Event], None] | None = None
+        self._connection: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        await self.close()
+
+    async def connect(self) -> None:
+        self._connection = await connect(self.url, max_size=2**20, compression=None)
+        start = {
+            "type": "start",
+            "input_sample_rate": self.input_sample_rate,
+            "output_sample_rate": self.output_sample_rate,
+            "model_id": self.model_id,
+            "voice": self.voice,
+        }
+        await self._connection.send(json.dumps(start))
+        self._reader = asyncio.create_task(self._read())
+        started = await self.wait_for("started", timeout=30)
+        self.session_id = str(started["session_id"])
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        assert self._connection is not None
+        await self._connection.send(pcm)
+
+    async def send_text(self, text: str) -> None:
+        await self.send_json({"type": "text", "text": text})
+
+    async def send_json(self, message: dict[str, object]) -> None:
+        assert self._connection is not None
+        await self._connection.send(json.dumps(message))
+
+    def count(self, kind: str) -> int:
+        return sum(1 for e in self.events if e.get("type") == kind)
+
+    async def wait_for(self, kind: str, *, timeout: float, after: int = 0) -> Event:
+        """Wait for the ``after``-th (0-based) event of ``kind``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                matches = [e for e in self.events if e.get("type") == kind]
+                if len(matches) > after:
+                    return matches[after]
+                if self.closed.is_set():
+                    raise ConnectionError(f"connection closed before {kind!r} arrived")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def _read(self) -> None:
+        assert self._connection is not None
+        try:
+            async for message in self._connection:
+                if isinstance(message, bytes):
+                    self.audio_frames += 1
+                    self.playback.receive(message)
+                else:
+                    event = json.loads(message)
+                    event["_at"] = time.perf_counter()
+                    event["_audio_before"] = self.audio_frames
+                    if event.get("type") == "clear":
+                        self.playback.clear(event.get("played_frames"))
+                    elif event.get("type") == "reply.started":
+                        self.playback.start_reply()
+                    self.events.append(event)
+                    if self.on_event is not None:
+                        self.on_event(event)
+                self._changed.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            self._changed.set()
