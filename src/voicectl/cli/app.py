@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from voicectl import __version__
-from voicectl.cli import bench, models, orchestrator, say, worker
+from voicectl.cli import bench, models, orchestrator, say, talk, worker
 
 app = typer.Typer(
     name="voicectl",
@@ -35,6 +35,7 @@ def root(
 app.command("worker", help=worker.HELP)(worker.worker_command)
 app.command("say", help=say.HELP)(say.say_command)
 app.command("orchestrator", help=orchestrator.HELP)(orchestrator.orchestrator_command)
+app.command("talk", help=talk.HELP)(talk.talk_command)
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 

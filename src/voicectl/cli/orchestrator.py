@@ -1,51 +1,61 @@
-"""``voicectl orchestrator``: placeholder that streams one reply from a worker and logs frames.
-
-The full orchestrator (WebSocket sessions, VAD, barge-in, ASR, LLM) replaces it.
-"""
+"""``voicectl orchestrator``: conversations over WebSocket in front of a TTS worker."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from dataclasses import replace
+from pathlib import Path
 
 import typer
 
-from voicectl.cli.common import grpc_errors
+from voicectl.cli.common import Exit, fail
 from voicectl.observability.logging import setup_logging
-from voicectl.rpc.client import SynthesisRequest, TTSClient
+from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
+from voicectl.orchestrator.server import serve_forever
 
-HELP = """Connect to a worker, speak one line and log the frames (placeholder).
+HELP = """Run the conversation service: WebSocket sessions with VAD, barge-in, ASR, LLM and TTS.
 
-Example: voicectl orchestrator --worker 127.0.0.1:50051 --text "Hello."
+Without --worker it runs an embedded worker on the default Piper voice.
+
+Example: voicectl orchestrator --ws-port 8765 --worker 127.0.0.1:50051
 """
-
-log = logging.getLogger("voicectl.orchestrator")
-
-
-async def _run(target: str, text: str, model: str) -> int:
-    async with TTSClient(target) as client:
-        with grpc_errors(target):
-            await client.wait_ready(timeout=10)
-            count = 0
-            async for frame in client.synthesize(text, SynthesisRequest(model_id=model)):
-                count += 1
-                log.info(
-                    "frame seq=%d offset=%d rate=%d bytes=%d final=%s",
-                    frame.sequence,
-                    frame.sample_offset,
-                    frame.sample_rate,
-                    len(frame.pcm),
-                    frame.final,
-                )
-    return count
 
 
 def orchestrator_command(
-    worker: str = typer.Option("127.0.0.1:50051", help="HOST:PORT of a worker."),
-    text: str = typer.Option("Hello from the orchestrator.", help="Line to speak."),
-    model: str = typer.Option("", help="Model id (default: the worker's)."),
+    ws_port: int | None = typer.Option(None, help="WebSocket port (0 = any free port)."),
+    host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
+    worker: str | None = typer.Option(None, help="HOST:PORT of a TTS worker."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config, e.g. configs/orchestrator.yaml."
+    ),
+    llm: str | None = typer.Option(None, help="echo or openai (OpenAI-compatible server)."),
+    llm_url: str | None = typer.Option(None, help="Base URL of the OpenAI-compatible API."),
+    llm_model: str | None = typer.Option(None, help="Model name for the LLM API."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     setup_logging(log_level)
-    count = asyncio.run(_run(worker, text, model))
-    log.info("received %d frames from %s", count, worker)
+    try:
+        settings = load_orchestrator_config(config)
+    except OrchestratorConfigError as exc:
+        fail(str(exc), Exit.USAGE)
+    overrides: dict[str, object] = {}
+    if ws_port is not None:
+        overrides["ws_port"] = ws_port
+    if host is not None:
+        overrides["host"] = host
+    if worker is not None:
+        overrides["worker"] = worker
+    llm_settings = settings.llm
+    if llm is not None:
+        if llm not in ("echo", "openai"):
+            fail(f"--llm must be echo or openai, got {llm!r}", Exit.USAGE)
+        llm_settings = replace(llm_settings, kind=llm)
+    if llm_url is not None:
+        llm_settings = replace(llm_settings, base_url=llm_url)
+    if llm_model is not None:
+        llm_settings = replace(llm_settings, model=llm_model)
+    settings = replace(settings, llm=llm_settings, **overrides)  # type: ignore[arg-type]
+    try:
+        asyncio.run(serve_forever(settings))
+    except OSError as exc:
+        fail(str(exc), Exit.UNAVAILABLE)

@@ -302,6 +302,8 @@ class Session:
                 self._fail(reply_id, f"tts worker {target}: {exc.code().name}: {exc.details()}")
             task = asyncio.current_task()
             if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+                if spoken:  # keep the interrupted reply in the history, as far as it got
+                    self.conversation.add_assistant("".join(spoken))
                 raise  # the reply itself was stopped
 
     def _fail(self, reply_id: int, reason: str) -> None:

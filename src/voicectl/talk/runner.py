@@ -1,0 +1,133 @@
+"""Drive one `voicectl talk` conversation from files or synthesized turns (no audio device).
+
+The user's side is a PCM timeline (a WAV file, or text spoken with espeak-ng, or
+Piper when espeak-ng is absent) streamed in real time; the agent's side lands in
+a virtual speaker that honours ``clear``, so ``--output`` records what a person
+would have heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import soxr
+
+from voicectl.audio.frames import Int16Audio, to_float32
+from voicectl.bench.scenario import speak, stream_audio
+from voicectl.talk.client import Event, TalkClient
+
+SILENCE_TAIL_S = 1.2
+IDLE_S = 1.5
+
+
+async def user_speech(text: str, sample_rate: int) -> Int16Audio:
+    """The user's turn: espeak-ng if installed (a voice unlike the agent's), else Piper."""
+    if shutil.which("espeak-ng"):
+        return await asyncio.to_thread(speak, text, sample_rate=sample_rate)
+    from voicectl.worker.adapters.base import CancelToken, SynthesisOptions
+    from voicectl.worker.adapters.piper import PiperAdapter
+    from voicectl.worker.catalog import PIPER_JOE
+
+    voice = await asyncio.to_thread(PiperAdapter.load, PIPER_JOE)
+
+    async def once() -> AsyncIterator[str]:
+        yield text
+
+    chunks = [
+        to_float32(chunk)
+        async for chunk in voice.stream(
+            once(), voice="default", options=SynthesisOptions(), cancel=CancelToken()
+        )
+    ]
+    voice.unload()
+    audio = np.asarray(soxr.resample(np.concatenate(chunks), voice.native_sample_rate, sample_rate))
+    pcm: Int16Audio = np.clip(audio * 32767, -32768, 32767).astype(np.int16)
+    return pcm
+
+
+@dataclass
+class TalkResult:
+    transcripts: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=dict)
+    barge_ins: int = 0
+    seconds: float = 0.0
+    output_samples: bytes = b""
+
+
+def _add_silence(audio: Int16Audio, sample_rate: int) -> Int16Audio:
+    return np.concatenate([audio, np.zeros(int(SILENCE_TAIL_S * sample_rate), np.int16)])
+
+
+async def _ticker(talk: TalkClient) -> None:
+    while True:
+        talk.playback.tick()
+        await asyncio.sleep(0.005)
+
+
+async def _wait_idle(talk: TalkClient, timeout: float) -> None:
+    """Until nothing has happened for a while and no reply is playing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = talk.events
+        last = events[-1]["_at"] if events else 0.0
+        playing = talk.count("reply.started") > talk.count("reply.done") + talk.count(
+            "reply.stopped"
+        )
+        quiet = time.perf_counter() - last > IDLE_S and not talk.playback.queue
+        if quiet and not playing:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"the conversation did not settle within {timeout:g} s")
+
+
+async def run_talk(
+    talk: TalkClient,
+    *,
+    user_audio: Int16Audio | None,
+    text: str | None,
+    interrupt_audio: Int16Audio | None = None,
+    interrupt_after_s: float = 1.0,
+    timeout_s: float = 120.0,
+    on_event: Callable[[Event], None] | None = None,
+) -> TalkResult:
+    """Play the user's side into ``talk`` and collect what the agent said and did."""
+    talk.on_event = on_event
+    rate = talk.input_sample_rate
+    started = time.perf_counter()
+    ticker = asyncio.create_task(_ticker(talk))
+    try:
+        if text is not None:
+            await talk.send_text(text)
+        if user_audio is not None:
+            await stream_audio(_add_silence(user_audio, rate), rate, talk.send_audio)
+        if interrupt_audio is not None:
+            await talk.wait_for("reply.started", timeout=timeout_s)
+            await asyncio.sleep(interrupt_after_s)
+            await stream_audio(_add_silence(interrupt_audio, rate), rate, talk.send_audio)
+        await talk.wait_for("reply.started", timeout=timeout_s)
+        await _wait_idle(talk, timeout_s)
+    finally:
+        ticker.cancel()
+    ended = time.perf_counter()
+    result = TalkResult(seconds=round(ended - started, 3))
+    for event in talk.events:
+        kind = str(event.get("type"))
+        result.events[kind] = result.events.get(kind, 0) + 1
+        if kind == "transcript.final":
+            result.transcripts.append(str(event.get("text", "")))
+    reply: list[str] = []
+    for event in talk.events:
+        if event["type"] == "reply.text":
+            reply.append(str(event["text"]))
+        elif event["type"] in ("reply.done", "reply.stopped") and reply:
+            result.replies.append("".join(reply))
+            reply = []
+    result.barge_ins = result.events.get("reply.paused", 0)
+    result.output_samples = talk.playback.render(start=started, end=ended)
+    return result

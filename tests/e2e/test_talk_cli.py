@@ -1,0 +1,78 @@
+"""`voicectl talk` and `voicectl orchestrator` as a user runs them, with no audio device."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.e2e.test_cli import ENV, VOICECTL, free_port, run
+from voicectl.audio.wav import write_wav
+from voicectl.bench.scenario import speak
+
+pytestmark = pytest.mark.slow
+
+
+def test_talk_spoken_turn_with_barge_in_embedded(tmp_path: Path) -> None:
+    out = tmp_path / "session.wav"
+    result = run(
+        "talk", "--say", "Tell me a long story about a lighthouse keeper on a rocky island.",
+        "--interrupt", "Stop, wait a moment please.", "--interrupt-after", "1.0",
+        "--output", str(out), "--json", timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["barge_ins"] >= 1
+    assert summary["events"]["reply.stopped"] >= 1
+    assert "lighthouse" in summary["transcripts"][0].lower()
+    assert "wait" in summary["transcripts"][-1].lower()
+    with wave.open(str(out)) as wav:
+        audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    assert np.abs(audio).max() > 1000, "the recording holds the agent's voice"
+
+
+def test_talk_file_mode(tmp_path: Path) -> None:
+    user = tmp_path / "user.wav"
+    pcm = np.concatenate([speak("Good morning, how are you?", sample_rate=22050)])
+    write_wav(user, pcm.astype("<i2").tobytes(), 22050)
+    result = run("talk", "--input", str(user), "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert "morning" in summary["transcripts"][0].lower()
+    assert summary["replies"][0].startswith("You said:")
+
+
+def test_talk_without_a_user_turn_is_a_usage_error() -> None:
+    result = run("talk")
+    assert result.returncode == 2
+    assert "--say" in result.stderr
+
+
+def test_orchestrator_service_and_talk_over_the_network(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*VOICECTL, "orchestrator", "--ws-port", str(port), "-c", "configs/orchestrator.yaml"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        result = None
+        while time.monotonic() < deadline:
+            result = run("talk", "--url", f"ws://127.0.0.1:{port}", "--text", "hello there",
+                         "--json", timeout=120)  # fmt: skip
+            if result.returncode != 3:
+                break
+            time.sleep(0.5)
+        assert result is not None
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["replies"] == ["You said: hello there."]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

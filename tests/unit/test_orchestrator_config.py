@@ -1,0 +1,52 @@
+"""orchestrator.yaml: the shipped file is valid; bad keys and values are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicectl.orchestrator.config import (
+    OrchestratorConfigError,
+    from_mapping,
+    load_orchestrator_config,
+)
+from voicectl.orchestrator.fsm import Phase
+
+SHIPPED = Path(__file__).parents[2] / "configs" / "orchestrator.yaml"
+
+
+def test_shipped_config_loads() -> None:
+    config = load_orchestrator_config(SHIPPED)
+    assert config.ws_port == 8765
+    assert config.llm.kind == "echo"
+    assert config.policy.thresholds[Phase.SPEAKING].start_frames == 2
+    assert config.policy.confirm_ms == 400
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({"colour": 1}, "unknown key"),
+        ({"ws_port": 70000}, "ws_port"),
+        ({"llm": {"kind": "gpt"}}, "llm.kind"),
+        ({"llm": {"timeout_s": -1}}, "llm.timeout_s"),
+        ({"asr": {"device": "tpu"}}, "asr.device"),
+        ({"barge_in": {"confirm_ms": "soon"}}, "barge_in.confirm_ms"),
+        ({"barge_in": {"vad_aggressiveness": 7}}, "vad_aggressiveness"),
+        ({"barge_in": {"thresholds": {"dreaming": {"start_frames": 1}}}}, "unknown phase"),
+        ({"barge_in": {"thresholds": {"speaking": {"start_frames": 0}}}}, "start_frames"),
+    ],
+)
+def test_bad_values_are_named(data: dict[str, object], words: str) -> None:
+    with pytest.raises(OrchestratorConfigError, match=words):
+        from_mapping({"orchestrator": data})
+
+
+def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
+    with pytest.raises(OrchestratorConfigError, match="cannot read"):
+        load_orchestrator_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("orchestrator: [unclosed\n")
+    with pytest.raises(OrchestratorConfigError, match="not valid YAML"):
+        load_orchestrator_config(bad)
