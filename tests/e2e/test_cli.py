@@ -80,7 +80,7 @@ def wav_info(path: Path) -> tuple[int, float]:
 def test_help_lists_commands_and_every_command_has_an_example() -> None:
     result = run("--help")
     assert result.returncode == 0
-    commands = ["worker", "say", "orchestrator", "models"]
+    commands = ["worker", "say", "orchestrator", "talk", "models", "bench", "registry"]
     for command in commands:
         assert command in result.stdout
     for command in [*commands, "models ls", "models load", "models unload"]:
@@ -108,16 +108,6 @@ def test_say_through_a_running_worker(
     result = run("say", "Over the wire.", "--worker", address, "--rate", "16000", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert wav_info(out)[0] == 16000
-
-
-def test_orchestrator_placeholder_logs_frames(
-    worker_process: tuple[str, subprocess.Popen[str]],
-) -> None:
-    address, _ = worker_process
-    result = run("orchestrator", "--worker", address, "--text", "Log my frames.")
-    assert result.returncode == 0, result.stderr
-    assert "frame seq=0" in result.stderr
-    assert "final=True" in result.stderr
 
 
 def test_exit_codes_for_scripts(

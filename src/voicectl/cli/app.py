@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from voicectl import __version__
-from voicectl.cli import bench, models, orchestrator, say, talk, worker
+from voicectl.cli import bench, models, orchestrator, registry, say, talk, worker
 
 app = typer.Typer(
     name="voicectl",
@@ -38,6 +38,7 @@ app.command("orchestrator", help=orchestrator.HELP)(orchestrator.orchestrator_co
 app.command("talk", help=talk.HELP)(talk.talk_command)
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
+app.add_typer(registry.app, name="registry")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import typer
@@ -10,14 +11,19 @@ from grpc import StatusCode
 
 from voicectl.cli.common import Exit, fail
 from voicectl.observability.logging import setup_logging
+from voicectl.registry.base import RegistryError
 from voicectl.worker.config import ConfigError, load_worker_config
 from voicectl.worker.errors import RequestError
 from voicectl.worker.server import serve
+from voicectl.worker.supervisor import supervise
 from voicectl.worker.voicepacks import VoicepackError
 
 HELP = """Run a gRPC TTS worker: streaming text in, 20 ms PCM frames out.
 
 Example: voicectl worker --port 50051 --default-model piper:en_US-joe-medium --ttl 300
+
+Scale-out (docs/registry.md): voicectl worker --host 0.0.0.0 --redis redis://10.0.0.5:6379/0
+--advertise-host 10.0.0.7 --gpu 0,1
 """
 
 
@@ -33,6 +39,21 @@ def worker_command(
     max_loaded: int | None = typer.Option(None, help="Most models resident at once."),
     memory_budget: str | None = typer.Option(None, help="Evict LRU models over this, e.g. 4GiB."),
     voicepacks: Path | None = typer.Option(None, help="Folder of <name>/voicepack.yaml files."),
+    redis: str | None = typer.Option(
+        None, help="Register in this Redis, e.g. redis://:PASSWORD@host:6379/0 (rediss:// = TLS)."
+    ),
+    advertise_host: str | None = typer.Option(
+        None, help="Address routers dial (default: --host, or the route to Redis for 0.0.0.0)."
+    ),
+    heartbeat: float | None = typer.Option(None, help="Seconds between registry heartbeats."),
+    registry_ttl: float | None = typer.Option(
+        None, help="Seconds a record lives without a heartbeat (default 3 x --heartbeat)."
+    ),
+    worker_id: str | None = typer.Option(None, help="Registry id (default ADVERTISE_HOST:PORT)."),
+    registry_prefix: str | None = typer.Option(None, help="Redis key prefix (default voicectl)."),
+    gpu: str | None = typer.Option(
+        None, help="GPU index, 'all', or a list (0,1): one supervised process per GPU."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     setup_logging(log_level)
@@ -48,11 +69,27 @@ def worker_command(
                 "max_loaded": max_loaded,
                 "memory_budget": memory_budget,
                 "voicepacks_dir": None if voicepacks is None else str(voicepacks),
+                "redis": redis,
+                "advertise_host": advertise_host,
+                "heartbeat": heartbeat,
+                "registry_ttl": registry_ttl,
+                "worker_id": worker_id,
+                "registry_prefix": registry_prefix,
+                "gpu": gpu,
             },
         )
+        if len(settings.gpus) > 1:
+            if settings.worker_id:
+                fail("--worker-id names one process; leave it out with several GPUs", Exit.USAGE)
+            code = asyncio.run(supervise(settings, log_level=log_level))
+            raise typer.Exit(code)
+        if settings.gpus:  # one GPU: in this process
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(settings.gpus[0])
         asyncio.run(serve(settings))
     except (ConfigError, VoicepackError) as exc:
         fail(str(exc), Exit.USAGE)
+    except RegistryError as exc:
+        fail(str(exc), Exit.UNAVAILABLE)
     except RequestError as exc:  # e.g. an unknown or broken model in --preload
         fail(exc.message, Exit.NOT_FOUND if exc.code == StatusCode.NOT_FOUND else Exit.FAILURE)
     except ValueError as exc:

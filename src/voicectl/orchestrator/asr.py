@@ -101,6 +101,7 @@ class UtteranceTranscriber:
         self._generation = 0  # bumped by finish/cancel: stale partials are dropped
         self._next_partial_ms = partial_interval_ms
         self._partial: asyncio.Future[str] | None = None
+        self._speculation: asyncio.Future[str] | None = None
         self.last_partial: str | None = None
 
     @property
@@ -156,12 +157,30 @@ class UtteranceTranscriber:
         self.last_partial = text
         return text
 
+    def speculate(self) -> None:
+        """Start the final transcript early, at a tentative end of speech.
+
+        The session calls this after a short run of silent frames, well before the VAD
+        hangover confirms the end of the turn. If no speech follows, ``finish`` returns
+        this result instead of transcribing again: the hangover hides the ASR latency.
+        """
+        if not self._active or self._speculation is not None:
+            return
+        self._speculation = asyncio.ensure_future(self._engine.transcribe(self._audio()))
+
+    def drop_speculation(self) -> None:
+        """Speech resumed after a tentative end: the early transcript is stale."""
+        self._speculation = None
+
     async def finish(self) -> str:
         """Final transcript of the utterance so far; the transcriber is then ready for the
         next one. Waits for a running partial first (the engine runs one at a time)."""
         audio = self._audio()
         partial = self._partial
+        speculation = self._speculation
         self._reset()
+        if speculation is not None:
+            return await speculation
         if partial is not None and not partial.done():
             await asyncio.wait([partial])
         if audio.size == 0:
@@ -181,4 +200,5 @@ class UtteranceTranscriber:
         self._frames = []
         self._next_partial_ms = self.partial_interval_ms
         self._partial = None
+        self._speculation = None
         self.last_partial = None

@@ -45,8 +45,8 @@ class SessionPolicy:
     # needed for the two-stage barge-in (a false onset only pauses), so it is fast there.
     thresholds: dict[fsm.Phase, VadThresholds] = field(
         default_factory=lambda: {
-            fsm.Phase.LISTENING: VadThresholds(start_frames=3, stop_frames=20),
-            fsm.Phase.USER_SPEAKING: VadThresholds(start_frames=3, stop_frames=20),
+            fsm.Phase.LISTENING: VadThresholds(start_frames=3, stop_frames=12),
+            fsm.Phase.USER_SPEAKING: VadThresholds(start_frames=3, stop_frames=12),
             fsm.Phase.THINKING: VadThresholds(start_frames=4, stop_frames=20),
             fsm.Phase.SPEAKING: VadThresholds(start_frames=2, stop_frames=8),
             fsm.Phase.BARGED_IN: VadThresholds(start_frames=2, stop_frames=8),
@@ -55,6 +55,8 @@ class SessionPolicy:
     confirm_ms: int = 400
     pacer_lookahead_frames: int = 3
     partial_interval_ms: int = 600
+    # Silent frames after which the final transcript is started speculatively.
+    speculate_after_frames: int = 4
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Session:
         self._speech_ended_at: float | None = None
         self._partial_running = False
         self._onset_at = 0.0
+        self._silent_run = 0
         self._timers: list[asyncio.TimerHandle] = []
 
     # -------------------------------------------------------------------- run
@@ -155,6 +158,7 @@ class Session:
             self._speech_frame_times.append(arrived)
             del self._speech_frame_times[:-64]
             event = self._vad.process(frame)
+            self._track_tentative_end()
             if event is VadEvent.SPEECH_START:
                 self._onset_at = self._speech_frame_times[-self._vad_start_frames()]
                 self.dispatch(fsm.SpeechStarted())
@@ -163,6 +167,20 @@ class Session:
                 self.dispatch(fsm.SpeechEnded())
             if self._vad.in_speech and self.state.phase is fsm.Phase.USER_SPEAKING:
                 self._spawn(self._partial())
+
+    def _track_tentative_end(self) -> None:
+        """Speculative final ASR: start it after a short silence, drop it if speech returns."""
+        if self.state.phase is not fsm.Phase.USER_SPEAKING or not self._vad.in_speech:
+            self._silent_run = 0
+            return
+        if self._vad.last_is_speech:
+            if self._silent_run >= self.policy.speculate_after_frames:
+                self._transcriber.drop_speculation()
+            self._silent_run = 0
+            return
+        self._silent_run += 1
+        if self._silent_run == self.policy.speculate_after_frames:
+            self._transcriber.speculate()
 
     def _vad_start_frames(self) -> int:
         return min(len(self._speech_frame_times), self._vad_thresholds().start_frames)

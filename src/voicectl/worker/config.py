@@ -7,6 +7,7 @@ is allowed, so a typo in configs/worker.yaml fails at start, not mid-session.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +37,20 @@ class WorkerConfig:
     lookahead_ms: int = 1000
     drain_seconds: float = 5.0
     mock_rtf: float = 0.02
+    # Scale-out (docs/registry.md): Redis registration, heartbeats, GPUs.
+    redis_url: str | None = None
+    registry_prefix: str = "voicectl"
+    advertise_host: str | None = None
+    worker_id: str | None = None
+    heartbeat_seconds: float = 2.0
+    registry_ttl_seconds: float | None = None  # None = 3 x heartbeat_seconds
+    gpus: tuple[int, ...] = ()
+
+    @property
+    def registry_ttl(self) -> float:
+        if self.registry_ttl_seconds is not None:
+            return self.registry_ttl_seconds
+        return 3 * self.heartbeat_seconds
 
 
 def _as_int(key: str, low: int, high: int) -> Callable[[object], int]:
@@ -115,6 +130,73 @@ def _as_str(key: str) -> Callable[[object], str]:
     return parse
 
 
+def _as_optional_str(key: str) -> Callable[[object], str | None]:
+    def parse(value: object) -> str | None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
+            return None
+        return _as_str(key)(value)
+
+    return parse
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _as_redis_url(value: object) -> str | None:
+    url = _as_optional_str("redis")(value)
+    if url is not None and not url.startswith(REDIS_SCHEMES):
+        raise ConfigError(
+            f"redis must be a URL starting with {', '.join(REDIS_SCHEMES)} "
+            f"(e.g. redis://:password@host:6379/0), got {url!r}"
+        )
+    return url
+
+
+def detect_gpus() -> tuple[int, ...]:
+    """GPU indices listed by ``nvidia-smi -L`` (empty when there is none)."""
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return tuple(range(sum(1 for line in listing.splitlines() if line.startswith("GPU "))))
+
+
+def _as_gpus(value: object) -> tuple[int, ...]:
+    """``0``, ``0,1``, ``[0, 1]``, ``all`` (every GPU nvidia-smi lists) or none."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
+        return ()
+    if isinstance(value, str) and value.strip().lower() == "all":
+        found = detect_gpus()
+        if not found:
+            raise ConfigError("gpu 'all' found no GPU (nvidia-smi -L lists none); give indices")
+        return found
+    items: list[object]
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        items = [value]
+    indices: list[int] = []
+    for item in items:
+        if isinstance(item, bool) or not str(item).isdigit() or int(str(item)) > 63:
+            raise ConfigError(
+                f"gpu must be 'all' or comma-separated GPU indices 0..63 (e.g. 0,1), got {value!r}"
+            )
+        indices.append(int(str(item)))
+    if len(set(indices)) != len(indices):
+        raise ConfigError(f"gpu lists an index twice: {value!r}")
+    return tuple(indices)
+
+
+def _as_registry_ttl(value: object) -> float | None:
+    if value is None or str(value).strip().lower() in {"", "none", "auto"}:
+        return None
+    return _as_float("registry_ttl", 0.1, 3600.0)(value)
+
+
 # YAML / env key -> (dataclass field, parser)
 KEYS: dict[str, tuple[str, Callable[[object], object]]] = {
     "host": ("host", _as_str("host")),
@@ -130,6 +212,13 @@ KEYS: dict[str, tuple[str, Callable[[object], object]]] = {
     "lookahead_ms": ("lookahead_ms", _as_int("lookahead_ms", 100, 10_000)),
     "drain_seconds": ("drain_seconds", _as_float("drain_seconds", 0.0, 600.0)),
     "mock_rtf": ("mock_rtf", _as_float("mock_rtf", 0.0, 10.0)),
+    "redis": ("redis_url", _as_redis_url),
+    "registry_prefix": ("registry_prefix", _as_str("registry_prefix")),
+    "advertise_host": ("advertise_host", _as_optional_str("advertise_host")),
+    "worker_id": ("worker_id", _as_optional_str("worker_id")),
+    "heartbeat": ("heartbeat_seconds", _as_float("heartbeat", 0.05, 300.0)),
+    "registry_ttl": ("registry_ttl_seconds", _as_registry_ttl),
+    "gpu": ("gpus", _as_gpus),
 }
 ENV_PREFIX = "VOICECTL_"
 
@@ -181,3 +270,22 @@ def load_worker_config(
     config = _apply(config, env_values, "environment")
     cli_values = {k: v for k, v in (cli or {}).items() if v is not None}
     return _apply(config, cli_values, "command line")
+
+
+def config_to_mapping(config: WorkerConfig) -> dict[str, object]:
+    """The config as YAML/env keys, so that ``load_worker_config`` reads it back unchanged
+    (the supervisor hands a resolved config to its child processes this way)."""
+    out: dict[str, object] = {}
+    defaults = WorkerConfig()
+    for key, (name, _) in KEYS.items():
+        value = getattr(config, name)
+        if value is None and getattr(defaults, name) is None:
+            continue
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Path):
+            value = str(value)
+        elif value is None:
+            value = "none"
+        out[key] = value
+    return out

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from contextlib import suppress
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from voicectl.registry.base import Registry
+from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.worker.catalog import Catalog, builtin_specs
 from voicectl.worker.config import WorkerConfig
+from voicectl.worker.load import LoadStats, MeteredTTSService
 from voicectl.worker.models import ManagerLimits, ModelManager
+from voicectl.worker.registration import RegistrationSettings, WorkerRegistration
 from voicectl.worker.servicer import SERVICE_NAME, TTSService, rpc_handler
 from voicectl.worker.session import SessionTable
 from voicectl.worker.validation import SessionDefaults
@@ -54,7 +60,9 @@ class Worker:
             ),
         )
         self.sessions = SessionTable()
-        self.service = TTSService(
+        self.load = LoadStats()
+        self.service: TTSService = MeteredTTSService(
+            stats=self.load,
             manager=self.manager,
             sessions=self.sessions,
             defaults=SessionDefaults(
@@ -109,14 +117,46 @@ class Worker:
         await self.manager.close()
 
 
+async def open_worker_registry(config: WorkerConfig) -> Registry | None:
+    """Connect to the configured Redis, or None without one (RegistryError if unreachable)."""
+    if not config.redis_url:
+        return None
+    return await RedisRegistry.connect(config.redis_url, prefix=config.registry_prefix)
+
+
 async def serve(config: WorkerConfig) -> None:
-    """Run a worker until SIGINT or SIGTERM, then drain and exit."""
+    """Run a worker until SIGINT or SIGTERM, then deregister, drain and exit.
+
+    With ``redis_url`` the registry is reached before the port is bound, so an
+    unreachable Redis stops the worker at start with a clear error.
+    """
+    registry = await open_worker_registry(config)
     worker = Worker(config)
-    await worker.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutdown requested")
-    await worker.stop()
+    registration: WorkerRegistration | None = None
+    try:
+        await worker.start()
+        if registry is not None:
+            redis_host = urlsplit(config.redis_url or "").hostname
+            settings = RegistrationSettings.for_worker(worker, registry_host=redis_host)
+            registration = WorkerRegistration(worker, registry, settings)
+            await registration.start()
+        log.info(
+            "worker ready on %s (pid %d, gpu %s, CUDA_VISIBLE_DEVICES=%s)",
+            worker.address,
+            os.getpid(),
+            ",".join(map(str, config.gpus)) or "none",
+            os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutdown requested")
+    finally:
+        # Leave the routing set first, so no new stream is routed here while draining.
+        if registration is not None:
+            await registration.stop()
+        await worker.stop()
+        if registry is not None:
+            await registry.close()

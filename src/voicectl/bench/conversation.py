@@ -1,0 +1,281 @@
+"""Conversation benchmarks through a real orchestrator: barge-in, voice-to-voice, pacing jitter.
+
+Each run replays rendered user speech (espeak-ng) in real time over the WebSocket.
+Server-side figures come from the session's own metrics (embedded orchestrator);
+client-side figures are timed by the client, which also works against a remote URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from voicectl.audio.frames import Int16Audio
+from voicectl.bench.fal import machine_info
+from voicectl.bench.scenario import noise, speak, stream_audio
+from voicectl.bench.stats import Summary
+from voicectl.orchestrator.config import OrchestratorConfig
+from voicectl.orchestrator.server import Orchestrator
+from voicectl.orchestrator.session import Session
+from voicectl.talk.client import TalkClient
+
+RATE = 16000
+REPLY_PROMPT = (
+    "Tell me a long story about a lighthouse keeper who lived alone on a rocky island "
+    "and kept the lamp burning through every storm for forty years."
+)
+INTERRUPTION = "Stop, wait a moment please."
+QUESTION = "What is the weather like today?"
+SPEECH_RMS = 500.0  # int16 RMS above which a 20 ms frame counts as speech onset/offset
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationBenchConfig:
+    runs: int = 10
+    url: str | None = None  # a running orchestrator; None = embedded
+    orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
+    seed: int = 1
+
+
+@dataclass
+class Stack:
+    url: str
+    orchestrator: Orchestrator | None
+
+    def session(self, session_id: str) -> Session | None:
+        if self.orchestrator is None:
+            return None
+        for session in self.orchestrator.finished_sessions:
+            if session.settings.session_id == session_id:
+                return session
+        return self.orchestrator.sessions.get(session_id)
+
+
+@asynccontextmanager
+async def stack(config: ConversationBenchConfig) -> AsyncIterator[Stack]:
+    if config.url is not None:
+        yield Stack(url=config.url, orchestrator=None)
+        return
+    orchestrator = Orchestrator(replace(config.orchestrator, ws_port=0))
+    await orchestrator.start()
+    try:
+        yield Stack(url=orchestrator.address, orchestrator=orchestrator)
+    finally:
+        await orchestrator.stop()
+
+
+def _speech_bounds(audio: Int16Audio) -> tuple[int, int]:
+    """Indices of the first and last 20 ms frames loud enough to be speech."""
+    frames = audio[: audio.size // 320 * 320].reshape(-1, 320).astype(np.float64)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > SPEECH_RMS)
+    return int(loud[0]), int(loud[-1])
+
+
+def _recorder(sent_at: dict[int, float]) -> Callable[[int], None]:
+    """Remember when each input frame was sent."""
+
+    def record(index: int) -> None:
+        sent_at[index] = time.perf_counter()
+
+    return record
+
+
+async def _ticker(talk: TalkClient) -> None:
+    while True:
+        talk.playback.tick()
+        await asyncio.sleep(0.005)
+
+
+async def _finished_session(bench: Stack, session_id: str) -> Session | None:
+    if bench.orchestrator is None:
+        return None
+    for _ in range(200):
+        session = bench.session(session_id)
+        if session is not None and session_id not in bench.orchestrator.sessions:
+            return session
+        await asyncio.sleep(0.02)
+    return bench.session(session_id)
+
+
+@dataclass
+class BargeInReport:
+    runs: int
+    server_ms: list[float] = field(default_factory=list)  # onset in the input -> last frame sent
+    client_ms: list[float] = field(default_factory=list)  # onset sent -> playback stopped
+    noise_bursts: int = 0
+    false_pauses: int = 0  # bursts that paused the reply (expected: the first stage is cheap)
+    false_stops: int = 0  # bursts that stopped the reply (must be 0)
+    resumed: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        def summary(values: list[float]) -> dict[str, float] | None:
+            return Summary.of(values).to_dict(1) if values else None
+
+        server = summary(self.server_ms)
+        return {
+            "bench": "bargein",
+            "runs": self.runs,
+            "server_ms": server,
+            "client_ms": summary(self.client_ms),
+            "noise_bursts": self.noise_bursts,
+            "false_pause_rate": round(self.false_pauses / self.noise_bursts, 3)
+            if self.noise_bursts
+            else None,
+            "false_stop_rate": round(self.false_stops / self.noise_bursts, 3)
+            if self.noise_bursts
+            else None,
+            "resumed_after_noise": self.resumed,
+            "target_p95_ms": 40,
+            "meets_target": server is not None and server["p95"] < 40,
+            "machine": machine_info(),
+        }
+
+
+async def run_bargein(
+    config: ConversationBenchConfig, *, progress: Callable[[int], None] | None = None
+) -> BargeInReport:
+    """Interrupt a playing reply with speech (odd runs) or a noise burst (even runs)."""
+    speech = await asyncio.to_thread(speak, INTERRUPTION, sample_rate=RATE)
+    onset_frame, _ = _speech_bounds(speech)
+    silence = np.zeros(RATE, dtype=np.int16)
+    rng = random.Random(config.seed)
+    report = BargeInReport(runs=config.runs)
+    async with stack(config) as bench:
+        for run in range(config.runs):
+            is_noise = run % 2 == 1
+            clip = noise(100, level=0.3, sample_rate=RATE, seed=run) if is_noise else speech
+            audio = np.concatenate([clip, silence])
+            async with TalkClient(
+                bench.url, input_sample_rate=RATE, output_sample_rate=RATE
+            ) as talk:
+                ticker = asyncio.create_task(_ticker(talk))
+                await talk.send_text(REPLY_PROMPT)
+                await talk.wait_for("reply.started", timeout=60)
+                await asyncio.sleep(0.5 + rng.random() * 0.5)
+                sent_at: dict[int, float] = {}
+                await stream_audio(audio, RATE, talk.send_audio, on_frame=_recorder(sent_at))
+                if is_noise:
+                    report.noise_bursts += 1
+                    await asyncio.sleep(0.6)
+                    report.false_pauses += talk.count("reply.paused")
+                    report.false_stops += talk.count("reply.stopped")
+                    report.resumed += talk.count("reply.resumed")
+                else:
+                    clear = await talk.wait_for("clear", timeout=10)
+                    first = 0 if is_noise else onset_frame
+                    report.client_ms.append((clear["_at"] - sent_at[first]) * 1000)
+                ticker.cancel()
+                session_id = talk.session_id
+            session = await _finished_session(bench, session_id)
+            if session is not None and not is_noise and session.metrics.barge_ins:
+                record = session.metrics.barge_ins[0]
+                report.server_ms.append((record.paused_at - record.onset_frame_at) * 1000)
+            if progress is not None:
+                progress(run + 1)
+    return report
+
+
+@dataclass
+class VoiceToVoiceReport:
+    runs: int
+    client_ms: list[float] = field(
+        default_factory=list
+    )  # last speech frame sent -> first reply frame
+    server_ms: list[float] = field(default_factory=list)  # VAD end of speech -> first frame sent
+
+    def to_dict(self) -> dict[str, object]:
+        client = Summary.of(self.client_ms).to_dict(1) if self.client_ms else None
+        return {
+            "bench": "e2e",
+            "runs": self.runs,
+            "voice_to_voice_ms": client,
+            "server_after_vad_end_ms": Summary.of(self.server_ms).to_dict(1)
+            if self.server_ms
+            else None,
+            "target_p95_ms": 400,
+            "meets_target": client is not None and client["p95"] < 400,
+            "machine": machine_info(),
+        }
+
+
+async def run_e2e(
+    config: ConversationBenchConfig, *, progress: Callable[[int], None] | None = None
+) -> VoiceToVoiceReport:
+    """Speak a question; time end of speech -> first reply audio at the client."""
+    speech = await asyncio.to_thread(speak, QUESTION, sample_rate=RATE)
+    _, last_frame = _speech_bounds(speech)
+    audio = np.concatenate([speech, np.zeros(2 * RATE, dtype=np.int16)])
+    report = VoiceToVoiceReport(runs=config.runs)
+    async with stack(config) as bench:
+        for run in range(config.runs):
+            async with TalkClient(
+                bench.url, input_sample_rate=RATE, output_sample_rate=RATE
+            ) as talk:
+                sent_at: dict[int, float] = {}
+                streaming = asyncio.create_task(
+                    stream_audio(audio, RATE, talk.send_audio, on_frame=_recorder(sent_at))
+                )
+                started = await talk.wait_for("reply.started", timeout=60)
+                report.client_ms.append((started["_at"] - sent_at[last_frame]) * 1000)
+                await talk.wait_for("reply.done", timeout=60)
+                await streaming
+                session_id = talk.session_id
+            session = await _finished_session(bench, session_id)
+            if session is not None and session.metrics.voice_to_voice:
+                report.server_ms.append(session.metrics.voice_to_voice[0] * 1000)
+            if progress is not None:
+                progress(run + 1)
+    return report
+
+
+@dataclass
+class JitterReport:
+    sessions: int
+    lateness_ms: list[float] = field(default_factory=list)
+    underruns: int = 0
+    frames: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        summary = Summary.of(self.lateness_ms).to_dict(3) if self.lateness_ms else None
+        return {
+            "bench": "jitter",
+            "sessions": self.sessions,
+            "frames": self.frames,
+            "lateness_ms": summary,
+            "underruns": self.underruns,
+            "target_p95_ms": 2,
+            "meets_target": summary is not None and summary["p95"] < 2,
+            "machine": machine_info(),
+        }
+
+
+async def run_jitter(config: ConversationBenchConfig, *, sessions: int) -> JitterReport:
+    """N concurrent sessions each play one reply; measure pacer send-time lateness."""
+    report = JitterReport(sessions=sessions)
+    async with stack(config) as bench:
+        if bench.orchestrator is None:
+            raise ValueError(
+                "jitter is measured inside the orchestrator: run it embedded (no --url)"
+            )
+
+        async def one() -> str:
+            async with TalkClient(
+                bench.url, input_sample_rate=RATE, output_sample_rate=RATE
+            ) as talk:
+                await talk.send_text(REPLY_PROMPT)
+                await talk.wait_for("reply.done", timeout=120)
+                return talk.session_id
+
+        for session_id in await asyncio.gather(*(one() for _ in range(sessions))):
+            session = await _finished_session(bench, session_id)
+            if session is not None:
+                report.lateness_ms += [x * 1000 for x in session.metrics.pacer_lateness]
+                report.underruns += session.metrics.underruns
+        report.frames = len(report.lateness_ms)
+    return report

@@ -1,0 +1,383 @@
+"""Route a reply to a worker and keep it going when that worker dies mid-stream.
+
+``RoutedSynthesizer.stream(text, request)`` picks a worker (registry + Router
+policy + the caller's own in-flight counts), streams the reply, and when the
+worker fails (connection lost, UNAVAILABLE/INTERNAL/..., no first frame within
+``first_frame_timeout`` or no next frame within ``stall_timeout``, or a stream
+that ends without its final frame) it re-routes:
+
+**Guarantee.** The new worker re-synthesizes the whole reply text received so
+far (and whatever text still arrives), and frames whose samples were already
+delivered are skipped (a straddling frame is trimmed). For deterministic models
+(mock, Piper: the same text gives the same samples) the output therefore
+continues at the next unsent sample with no sample lost or repeated, bit-exact.
+For a non-deterministic model the continuation is a different rendering of the
+same text, so up to the current sentence may sound repeated or cut. Frames keep
+the reply's own continuous sequence numbers and sample offsets.
+
+The caller is told through ``on_failover`` (and ``RoutedStream.failovers``), not
+with an exception; ``NoWorkerAvailable`` is raised only when no live worker is
+left (or after ``max_failovers``). Errors about the request itself (bad text,
+unknown model) are raised as the worker's ``grpc.aio.AioRpcError``, unretried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from contextlib import aclosing, suppress
+from dataclasses import dataclass, replace
+
+import grpc
+
+from voicectl.registry.base import Registry, WorkerRecord
+from voicectl.registry.routing import RouteDecision, Router
+from voicectl.rpc.client import SynthesisRequest, TTSClient
+from voicectl.rpc.v1 import tts_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+# Status codes that say "this worker", not "this request", failed.
+FAILOVER_CODES = frozenset({
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+})  # fmt: skip
+
+
+class NoWorkerAvailable(RuntimeError):
+    """No live worker is left to route to."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailoverEvent:
+    session_id: str
+    from_worker: str
+    to_worker: str
+    reason: str
+    resumed_at_sample: int  # first sample the new worker delivers
+    failover: int  # 1 for the first failover of this reply
+
+
+TextSource = str | Iterable[str] | AsyncIterable[str]
+
+
+class TextLog:
+    """Every text chunk of a reply, replayable from the start while more arrives."""
+
+    def __init__(self, source: TextSource) -> None:
+        self._source = source
+        self.chunks: list[str] = []
+        self.closed = False
+        self._grew = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._read(), name="reply-text")
+
+    async def _read(self) -> None:
+        try:
+            if isinstance(self._source, str):
+                self.chunks.append(self._source)
+            elif isinstance(self._source, AsyncIterable):
+                async for chunk in self._source:
+                    self.chunks.append(chunk)
+                    self._grew.set()
+            else:
+                self.chunks.extend(self._source)
+        finally:
+            self.closed = True
+            self._grew.set()
+
+    async def replay(self) -> AsyncIterator[str]:
+        index = 0
+        while True:
+            while index < len(self.chunks):
+                yield self.chunks[index]
+                index += 1
+            if self.closed:
+                return
+            self._grew.clear()
+            if index == len(self.chunks) and not self.closed:
+                await self._grew.wait()
+
+    async def close(self) -> None:
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._pump
+
+
+class RoutedSynthesizer:
+    """Routes streams over the workers of a registry; one per orchestrator process."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        router: Router | None = None,
+        stall_timeout: float | None = 10.0,
+        first_frame_timeout: float | None = 60.0,
+        max_failovers: int = 3,
+        suspect_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.router = router or Router()
+        self.stall_timeout = stall_timeout
+        self.first_frame_timeout = first_frame_timeout  # includes a model load
+        self.max_failovers = max_failovers
+        self.suspect_seconds = suspect_seconds
+        self._clock = clock
+        self._clients: dict[str, TTSClient] = {}
+        self.inflight: Counter[str] = Counter()
+        # worker id -> (its last heartbeat when it failed, suspect until)
+        self._suspects: dict[str, tuple[float, float]] = {}
+
+    async def pick(
+        self, *, model_id: str = "", session_key: str = "", exclude: frozenset[str] = frozenset()
+    ) -> RouteDecision:
+        """Route one stream; NoWorkerAvailable when no live, unsuspected worker is left."""
+        records = await self.registry.list_workers()
+        skip = exclude | {r.worker_id for r in records if self._suspected(r)}
+        decision = self.router.route(
+            records,
+            model_id=model_id,
+            session_key=session_key,
+            local_load=self.inflight,
+            exclude=frozenset(skip),
+        )
+        if decision is None:
+            live = ", ".join(r.worker_id for r in records) or "none registered"
+            excluded = ", ".join(sorted(skip)) or "-"
+            raise NoWorkerAvailable(
+                f"no worker available for {model_id or 'the default model'} "
+                f"(live: {live}; excluded: {excluded})"
+            )
+        log.info("routed %s to %s (%s, load %d)", session_key or "stream",
+                 decision.worker.worker_id, decision.reason, decision.load)  # fmt: skip
+        return decision
+
+    def _suspected(self, record: WorkerRecord) -> bool:
+        """A failed worker stays out until it heartbeats again or ``suspect_seconds`` pass."""
+        found = self._suspects.get(record.worker_id)
+        if found is None:
+            return False
+        heartbeat, until = found
+        if record.last_heartbeat > heartbeat or self._clock() >= until:
+            del self._suspects[record.worker_id]
+            return False
+        return True
+
+    def mark_failed(self, record: WorkerRecord) -> None:
+        self._suspects[record.worker_id] = (
+            record.last_heartbeat,
+            self._clock() + self.suspect_seconds,
+        )
+        self.router.worker_failed(record.worker_id)
+
+    def client(self, record: WorkerRecord) -> TTSClient:
+        found = self._clients.get(record.address)
+        if found is None:
+            found = self._clients[record.address] = TTSClient(record.address)
+        return found
+
+    def stream(
+        self,
+        text: TextSource,
+        request: SynthesisRequest | None = None,
+        *,
+        session_key: str = "",
+        on_failover: Callable[[FailoverEvent], None] | None = None,
+    ) -> RoutedStream:
+        """A reply routed to a worker; iterate it for frames. ``session_key`` (e.g. the
+        conversation id) keeps a conversation on one worker while that worker lives."""
+        return RoutedStream(self, text, request or SynthesisRequest(), session_key, on_failover)
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+
+class RoutedStream:
+    """One reply: ``async for frame in stream``; ``pause()``/``resume()``/``stop()``."""
+
+    def __init__(
+        self,
+        synth: RoutedSynthesizer,
+        text: TextSource,
+        request: SynthesisRequest,
+        session_key: str,
+        on_failover: Callable[[FailoverEvent], None] | None,
+    ) -> None:
+        self.synth = synth
+        session_id = request.session_id or f"r-{uuid.uuid4().hex[:12]}"
+        self.request = replace(request, session_id=session_id)
+        self.session_id = session_id
+        self.session_key = session_key
+        self.on_failover = on_failover
+        self.text = TextLog(text)
+        self.worker: WorkerRecord | None = None
+        self.failovers: list[FailoverEvent] = []
+        self.delivered_samples = 0
+        self._sequence = 0
+        self._playing = asyncio.Event()
+        self._playing.set()
+        self._stopped = False
+        self._done = False  # the reply ended (final frame, or stopped)
+        self._reason = ""  # why the last attempt failed
+        self._call: grpc.aio.StreamStreamCall[pb.SynthesizeRequest, pb.AudioFrame] | None = None
+
+    def __aiter__(self) -> AsyncIterator[pb.AudioFrame]:
+        return self._run()
+
+    # ---------------------------------------------------------------- control
+
+    async def pause(self) -> None:
+        """Hold frames here at once, and bound generation on the worker."""
+        self._playing.clear()
+        await self._forward(pb.PAUSE)
+
+    async def resume(self) -> None:
+        await self._forward(pb.RESUME)
+        self._playing.set()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._playing.set()
+        if not await self._forward(pb.STOP) and self._call is not None:
+            self._call.cancel()
+
+    async def _forward(self, command: pb.ControlCommand.ValueType) -> bool:
+        """Best effort: the local gate is what the caller relies on."""
+        if self.worker is None:
+            return False
+        try:
+            await self.synth.client(self.worker).control(self.session_id, command)
+            return True
+        except grpc.aio.AioRpcError as exc:
+            log.debug("control %s on %s failed: %s", command, self.worker.worker_id, exc.code())
+            return False
+
+    # ----------------------------------------------------------------- frames
+
+    async def _run(self) -> AsyncIterator[pb.AudioFrame]:
+        synth = self.synth
+        self.text.start()
+        excluded: set[str] = set()
+        reason = ""
+        try:
+            while True:
+                decision = await synth.pick(
+                    model_id=self.request.model_id,
+                    session_key=self.session_key,
+                    exclude=frozenset(excluded),
+                )
+                failed = self.worker
+                self.worker = decision.worker
+                if failed is not None:
+                    self._announce(failed, decision.worker, reason)
+                async with aclosing(self._attempt(decision.worker)) as frames:
+                    async for frame in frames:
+                        yield frame
+                if self._done:
+                    return
+                reason = self._reason
+                log.warning("worker %s failed mid-reply %s: %s", decision.worker.worker_id,
+                            self.session_id, reason)  # fmt: skip
+                synth.mark_failed(decision.worker)
+                excluded.add(decision.worker.worker_id)
+                if len(self.failovers) >= synth.max_failovers:
+                    raise NoWorkerAvailable(
+                        f"reply {self.session_id} failed on {len(excluded)} workers: {reason}"
+                    )
+        finally:
+            await self.text.close()
+
+    def _announce(self, failed: WorkerRecord, to: WorkerRecord, reason: str) -> None:
+        event = FailoverEvent(
+            session_id=self.session_id,
+            from_worker=failed.worker_id,
+            to_worker=to.worker_id,
+            reason=reason,
+            resumed_at_sample=self.delivered_samples,
+            failover=len(self.failovers) + 1,
+        )
+        self.failovers.append(event)
+        log.info("failover of %s: %s -> %s at sample %d (%s)", event.session_id,
+                 event.from_worker, event.to_worker, event.resumed_at_sample, reason)  # fmt: skip
+        if self.on_failover is not None:
+            self.on_failover(event)
+
+    async def _attempt(self, worker: WorkerRecord) -> AsyncGenerator[pb.AudioFrame, None]:
+        """Stream from one worker; sets ``_done`` on a final frame, else ``_reason``."""
+        synth = self.synth
+        synth.inflight[worker.worker_id] += 1
+        call = synth.client(worker).synthesize(self.text.replay(), self.request)
+        self._call = call
+        frames = call.__aiter__()
+        timeout = synth.first_frame_timeout
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(timeout):
+                        frame = await anext(frames)
+                except StopAsyncIteration:
+                    self._reason = "stream ended without a final frame"
+                    return
+                except TimeoutError:
+                    self._reason = f"no frame for {timeout:g} s"
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if self._stopped:
+                        self._done = True
+                        return
+                    if exc.code() not in FAILOVER_CODES:
+                        raise
+                    self._reason = f"{exc.code().name}: {exc.details()}"
+                    return
+                timeout = synth.stall_timeout
+                out = self._continue(frame)
+                if out is None:
+                    continue
+                await self._playing.wait()
+                yield out
+                if out.final:
+                    self._done = True
+                    return
+        finally:
+            synth.inflight[worker.worker_id] -= 1
+            if synth.inflight[worker.worker_id] <= 0:
+                del synth.inflight[worker.worker_id]
+            call.cancel()
+            self._call = None
+
+    def _continue(self, frame: pb.AudioFrame) -> pb.AudioFrame | None:
+        """Drop samples already delivered; renumber what is new."""
+        count = len(frame.pcm) // 2
+        start, end = frame.sample_offset, frame.sample_offset + count
+        if end <= self.delivered_samples:
+            return None
+        pcm = frame.pcm
+        if start < self.delivered_samples:
+            pcm = pcm[(self.delivered_samples - start) * 2 :]
+            start = self.delivered_samples
+        out = pb.AudioFrame()
+        out.CopyFrom(frame)
+        out.pcm = pcm
+        out.sample_offset = start
+        out.sequence = self._sequence
+        out.session_id = self.session_id
+        self._sequence += 1
+        self.delivered_samples = end
+        return out
