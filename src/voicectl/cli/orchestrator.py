@@ -31,9 +31,13 @@ def orchestrator_command(
     llm: str | None = typer.Option(None, help="echo or openai (OpenAI-compatible server)."),
     llm_url: str | None = typer.Option(None, help="Base URL of the OpenAI-compatible API."),
     llm_model: str | None = typer.Option(None, help="Model name for the LLM API."),
+    metrics_port: int | None = typer.Option(
+        None, help="Serve Prometheus /metrics on this port (0 = any free port)."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_format: str = typer.Option("json", help="json (one object per line) or console."),
 ) -> None:
-    setup_logging(log_level)
+    setup_logging(log_level, log_format=log_format, service="orchestrator")
     try:
         settings = load_orchestrator_config(config)
     except OrchestratorConfigError as exc:
@@ -45,6 +49,8 @@ def orchestrator_command(
         overrides["host"] = host
     if worker is not None:
         overrides["worker"] = worker
+    if metrics_port is not None:
+        overrides["metrics_port"] = metrics_port
     llm_settings = settings.llm
     if llm is not None:
         if llm not in ("echo", "openai"):

@@ -54,9 +54,13 @@ def worker_command(
     gpu: str | None = typer.Option(
         None, help="GPU index, 'all', or a list (0,1): one supervised process per GPU."
     ),
+    metrics_port: int | None = typer.Option(
+        None, help="Serve Prometheus /metrics on this port (0 = any free port)."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_format: str = typer.Option("json", help="json (one object per line) or console."),
 ) -> None:
-    setup_logging(log_level)
+    setup_logging(log_level, log_format=log_format, service="worker")
     try:
         settings = load_worker_config(
             yaml_path=config,
@@ -76,6 +80,7 @@ def worker_command(
                 "worker_id": worker_id,
                 "registry_prefix": registry_prefix,
                 "gpu": gpu,
+                "metrics_port": metrics_port,
             },
         )
         if len(settings.gpus) > 1:

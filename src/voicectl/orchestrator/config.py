@@ -41,6 +41,7 @@ class OrchestratorConfig:
     asr_compute_type: str = "int8"
     llm: LLMSettings = field(default_factory=LLMSettings)
     policy: SessionPolicy = field(default_factory=SessionPolicy)
+    metrics_port: int | None = None  # Prometheus /metrics; None = off, 0 = any free port
 
 
 def _int(section: str, key: str, value: Any, low: int, high: int) -> int:
@@ -130,7 +131,7 @@ def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
     if not isinstance(section, dict):
         raise OrchestratorConfigError("orchestrator must be a mapping")
     _check_keys("orchestrator", section, {"host", "ws_port", "worker", "model_id", "voice",
-                                          "asr", "llm", "barge_in"})  # fmt: skip
+                                          "asr", "llm", "barge_in", "metrics_port"})  # fmt: skip
     asr = section.get("asr", {})
     if not isinstance(asr, dict):
         raise OrchestratorConfigError("orchestrator.asr must be a mapping")
@@ -150,6 +151,9 @@ def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
         asr_compute_type=_str("asr", "compute_type", asr.get("compute_type", "int8")),
         llm=_llm(section.get("llm", {}) or {}),
         policy=_policy(section.get("barge_in", {}) or {}),
+        metrics_port=None
+        if section.get("metrics_port") is None
+        else _int("orchestrator", "metrics_port", section["metrics_port"], 0, 65535),
     )
 
 

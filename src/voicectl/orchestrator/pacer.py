@@ -27,6 +27,7 @@ class PacerStats:
     lateness: list[float] = field(default_factory=list)
     underruns: int = 0
     frames_taken_back: int = 0
+    collected: bool = False  # already added to the session's metrics
 
 
 class Pacer:

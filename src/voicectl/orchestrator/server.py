@@ -16,6 +16,8 @@ from dataclasses import replace
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from voicectl.audio.frames import frame_bytes
+from voicectl.observability.logging import set_log_context
+from voicectl.observability.metrics import MetricsServer, OrchestratorMetrics
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.llm import LLMBridge, build_llm
@@ -47,6 +49,8 @@ class Orchestrator:
         self.finished_sessions: list[Session] = []
         self._server: Server | None = None
         self.port = 0
+        self.metrics = OrchestratorMetrics()
+        self.metrics_server: MetricsServer | None = None
 
     @property
     def address(self) -> str:
@@ -76,6 +80,11 @@ class Orchestrator:
         )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
+        if self.config.metrics_port is not None:
+            self.metrics_server = MetricsServer(
+                self.metrics.registry, port=self.config.metrics_port, host=self.config.host
+            )
+            log.info("metrics on %s", self.metrics_server.url)
         log.info("orchestrator listening on %s (worker %s)", self.address, target)
 
     async def stop(self) -> None:
@@ -88,6 +97,8 @@ class Orchestrator:
             await self.tts.close()
         if self.worker is not None:
             await self.worker.stop(grace=0)
+        if self.metrics_server is not None:
+            self.metrics_server.close()
 
     def _llm(self) -> LLMBridge:
         settings = self.config.llm
@@ -145,8 +156,12 @@ class Orchestrator:
             asr=self.asr,
             llm=llm,
             policy=self.config.policy,
+            metrics=self.metrics,
+            system_prompt=self.config.llm.system_prompt,
         )
         self.sessions[settings.session_id] = session
+        self.metrics.sessions.inc()
+        set_log_context(session_id=settings.session_id)
         log.info("session %s started (in %d Hz, out %d Hz)", settings.session_id,
                  settings.input_sample_rate, settings.output_sample_rate)  # fmt: skip
         try:
@@ -154,6 +169,7 @@ class Orchestrator:
         finally:
             await transport.close()
             self.sessions.pop(settings.session_id, None)
+            self.metrics.sessions.dec()
             self.finished_sessions.append(session)
             del self.finished_sessions[:-100]
             await llm.aclose()

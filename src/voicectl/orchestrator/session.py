@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from voicectl.observability.metrics import OrchestratorMetrics
 from voicectl.orchestrator import fsm
 from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
 from voicectl.orchestrator.llm import Conversation, LLMBridge, LLMError
@@ -89,6 +90,8 @@ class Session:
         asr: AsrEngine,
         llm: LLMBridge,
         policy: SessionPolicy,
+        metrics: OrchestratorMetrics | None = None,
+        system_prompt: str = "",
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -96,8 +99,9 @@ class Session:
         self.llm = llm
         self.policy = policy
         self.state = fsm.State()
-        self.conversation = Conversation()
+        self.conversation = Conversation(system_prompt=system_prompt or None)
         self.metrics = SessionMetrics()
+        self.prometheus = metrics or OrchestratorMetrics()
         self._fsm_config = fsm.FsmConfig(confirm_ms=policy.confirm_ms)
         self._resampler = InputResampler(input_rate=settings.input_sample_rate)
         first = policy.thresholds[fsm.Phase.LISTENING]
@@ -206,6 +210,8 @@ class Session:
         """Step the FSM and carry out its actions (synchronously where it matters)."""
         before = self.state.phase
         self.state, actions = fsm.step(self.state, event, self._fsm_config)
+        if before is fsm.Phase.BARGED_IN and self.state.phase is fsm.Phase.USER_SPEAKING:
+            self.prometheus.barge_ins.labels("stopped").inc()
         if self.state.phase is not before:
             log.debug("session %s: %s -> %s on %s", self.settings.session_id, before.value,
                       self.state.phase.value, type(event).__name__)  # fmt: skip
@@ -250,6 +256,8 @@ class Session:
 
     async def _finish_utterance(self) -> None:
         text = await self._transcriber.finish()
+        if self._speech_ended_at is not None:
+            self.prometheus.asr.observe(time.perf_counter() - self._speech_ended_at)
         self.transport.send_event({"type": "transcript.final", "text": text})
         self.dispatch(fsm.TranscriptFinal(text))
 
@@ -272,6 +280,7 @@ class Session:
             return
         if self._speech_ended_at is not None:
             self.metrics.voice_to_voice.append(time.perf_counter() - self._speech_ended_at)
+            self.prometheus.voice_to_voice.observe(self.metrics.voice_to_voice[-1])
             self._speech_ended_at = None
         self.transport.send_event({"type": "reply.started"})
         self.dispatch(fsm.ReplyAudioStarted())
@@ -280,8 +289,11 @@ class Session:
         self, text: str, spoken: list[str], llm_errors: list[LLMError]
     ) -> AsyncIterator[str]:
         self.conversation.add_user(text)
+        asked = time.perf_counter()
         try:
             async for delta in self.llm.stream(self.conversation.messages()):
+                if not spoken:
+                    self.prometheus.llm_first_token.observe(time.perf_counter() - asked)
                 spoken.append(delta)
                 self.transport.send_event({"type": "reply.text", "text": delta})
                 yield delta
@@ -330,8 +342,15 @@ class Session:
             self.dispatch(fsm.ReplyFailed(reason))
 
     def _collect_pacer(self, pacer: Pacer) -> None:
+        if pacer.stats.collected:
+            return
+        pacer.stats.collected = True
         self.metrics.pacer_lateness.extend(pacer.stats.lateness)
         self.metrics.underruns += pacer.stats.underruns
+        for lateness in pacer.stats.lateness:
+            self.prometheus.pacing.observe(lateness)
+        self.prometheus.underruns.inc(pacer.stats.underruns)
+        self.prometheus.frames.inc(pacer.stats.frames_sent)
 
     def _pause_reply(self) -> None:
         if self._pacer is None:
@@ -345,9 +364,12 @@ class Session:
                 frames_taken_back=taken,
             )
         )
+        record = self.metrics.barge_ins[-1]
+        self.prometheus.barge_in.observe(record.paused_at - record.onset_frame_at)
         self._spawn(self._control(self.tts.pause))
 
     def _resume_reply(self) -> None:
+        self.prometheus.barge_ins.labels("resumed").inc()
         if self._pacer is None:
             return
         self._pacer.resume()

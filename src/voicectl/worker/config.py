@@ -45,6 +45,8 @@ class WorkerConfig:
     heartbeat_seconds: float = 2.0
     registry_ttl_seconds: float | None = None  # None = 3 x heartbeat_seconds
     gpus: tuple[int, ...] = ()
+    # Prometheus /metrics port; None = off, 0 = any free port (logged).
+    metrics_port: int | None = None
 
     @property
     def registry_ttl(self) -> float:
@@ -197,6 +199,12 @@ def _as_registry_ttl(value: object) -> float | None:
     return _as_float("registry_ttl", 0.1, 3600.0)(value)
 
 
+def _as_optional_port(value: object) -> int | None:
+    if value is None or str(value).strip().lower() in {"", "none", "off"}:
+        return None
+    return _as_int("metrics_port", 0, 65535)(value)
+
+
 # YAML / env key -> (dataclass field, parser)
 KEYS: dict[str, tuple[str, Callable[[object], object]]] = {
     "host": ("host", _as_str("host")),
@@ -219,6 +227,7 @@ KEYS: dict[str, tuple[str, Callable[[object], object]]] = {
     "heartbeat": ("heartbeat_seconds", _as_float("heartbeat", 0.05, 300.0)),
     "registry_ttl": ("registry_ttl_seconds", _as_registry_ttl),
     "gpu": ("gpus", _as_gpus),
+    "metrics_port": ("metrics_port", _as_optional_port),
 }
 ENV_PREFIX = "VOICECTL_"
 

@@ -15,7 +15,7 @@ import grpc
 
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.models import ModelManager
-from voicectl.worker.servicer import MalformedRequest, TTSService
+from voicectl.worker.servicer import MalformedRequest, StreamObserver, TTSService
 from voicectl.worker.session import SessionTable
 from voicectl.worker.validation import SessionDefaults
 
@@ -53,8 +53,9 @@ class MeteredTTSService(TTSService):
         manager: ModelManager,
         sessions: SessionTable,
         defaults: SessionDefaults,
+        observer: StreamObserver | None = None,
     ) -> None:
-        super().__init__(manager=manager, sessions=sessions, defaults=defaults)
+        super().__init__(manager=manager, sessions=sessions, defaults=defaults, observer=observer)
         self.stats = stats
 
     async def synthesize(

@@ -67,6 +67,19 @@ class ModelEntry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+class ModelEvents:
+    """Hooks for metrics and logs; the default does nothing."""
+
+    def loaded(self, model_id: str, seconds: float) -> None:
+        """A load (with warmup) finished."""
+
+    def load_failed(self, model_id: str) -> None:
+        """A load raised."""
+
+    def unloaded(self, model_id: str, reason: str) -> None:
+        """``reason``: ttl, lru, request or shutdown."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ManagerLimits:
     max_loaded: int = 3
@@ -85,6 +98,7 @@ class ModelManager:
         default_model_id: str,
         limits: ManagerLimits,
         clock: Callable[[], float] = time.monotonic,
+        events: ModelEvents | None = None,
     ) -> None:
         if default_model_id not in catalog:
             raise ValueError(
@@ -95,6 +109,7 @@ class ModelManager:
         self.default_model_id = default_model_id
         self.limits = limits
         self._clock = clock
+        self.events = events or ModelEvents()
         self._entries = {mid: ModelEntry(spec=catalog[mid]) for mid in catalog}
         for entry in self._entries.values():
             entry.idle.set()
@@ -116,7 +131,7 @@ class ModelManager:
             with suppress(asyncio.CancelledError):
                 await self._evictor
         for entry in self._entries.values():
-            await self._unload_entry(entry, only_if_idle=False)
+            await self._unload_entry(entry, only_if_idle=False, reason="shutdown")
 
     # ---------------------------------------------------------------- public API
 
@@ -184,7 +199,7 @@ class ModelManager:
                     "retry later or set wait_if_in_use",
                 )
             await entry.idle.wait()
-            if await self._unload_entry(entry, only_if_idle=True):
+            if await self._unload_entry(entry, only_if_idle=True, reason="request"):
                 entry.pinned = False
                 return entry
 
@@ -192,7 +207,7 @@ class ModelManager:
         """Unload every model idle past its TTL (called periodically)."""
         evicted = []
         for model_id in eviction.expired(self._residents(), now=self._clock()):
-            if await self._unload_entry(self._entries[model_id], only_if_idle=True):
+            if await self._unload_entry(self._entries[model_id], only_if_idle=True, reason="ttl"):
                 log.info("evicted %s: idle past its TTL", model_id)
                 evicted.append(model_id)
         return evicted
@@ -267,7 +282,7 @@ class ModelManager:
                 )
             for victim in victims:
                 log.info("evicting %s (least recently used) to make room for %s", victim, model_id)
-                await self._unload_entry(self._entries[victim], only_if_idle=True)
+                await self._unload_entry(self._entries[victim], only_if_idle=True, reason="lru")
             entry.state = ModelState.LOADING
             entry.error = ""
 
@@ -289,6 +304,7 @@ class ModelManager:
                 else (f"{type(exc).__name__}: {exc}")
             )
             log.warning("model %s failed to load: %s", model_id, entry.error)
+            self.events.load_failed(model_id)
             raise
         entry.adapter = adapter
         entry.load_time_ms = int((loaded - started) * 1000)
@@ -298,6 +314,7 @@ class ModelManager:
         if model_id == self.default_model_id:
             entry.pinned = True
         self._touch(entry)
+        self.events.loaded(model_id, time.perf_counter() - started)
         log.info(
             "model %s ready: load %d ms, warmup %d ms, +%d MiB",
             model_id,
@@ -307,7 +324,7 @@ class ModelManager:
         )
         return adapter
 
-    async def _unload_entry(self, entry: ModelEntry, *, only_if_idle: bool) -> bool:
+    async def _unload_entry(self, entry: ModelEntry, *, only_if_idle: bool, reason: str) -> bool:
         """Unload a READY model; with ``only_if_idle``, skip it if a stream took it meanwhile."""
         async with entry.lock:
             if entry.state is not ModelState.READY or (only_if_idle and entry.refcount):
@@ -321,6 +338,7 @@ class ModelManager:
             finally:
                 entry.state = ModelState.AVAILABLE
                 entry.memory_bytes = 0
+            self.events.unloaded(entry.spec.model_id, reason)
             return True
 
     async def _evict_idle_forever(self) -> None:

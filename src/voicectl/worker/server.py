@@ -14,11 +14,14 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from voicectl.observability.logging import set_log_context
+from voicectl.observability.metrics import MetricsServer, WorkerMetrics
 from voicectl.registry.base import Registry
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.worker.catalog import Catalog, builtin_specs
 from voicectl.worker.config import WorkerConfig
 from voicectl.worker.load import LoadStats, MeteredTTSService
+from voicectl.worker.metrics import MetricsObserver, watch_worker
 from voicectl.worker.models import ManagerLimits, ModelManager
 from voicectl.worker.registration import RegistrationSettings, WorkerRegistration
 from voicectl.worker.servicer import SERVICE_NAME, TTSService, rpc_handler
@@ -49,7 +52,10 @@ class Worker:
     def __init__(self, config: WorkerConfig, *, catalog: Catalog | None = None) -> None:
         self.config = config
         self.catalog = catalog if catalog is not None else build_catalog(config)
+        self.metrics = WorkerMetrics()
+        observer = MetricsObserver(self.metrics)
         self.manager = ModelManager(
+            events=observer,
             catalog=self.catalog,
             default_model_id=config.default_model,
             limits=ManagerLimits(
@@ -68,7 +74,10 @@ class Worker:
             defaults=SessionDefaults(
                 target_dbfs=config.target_rms_dbfs, lookahead_ms=config.lookahead_ms
             ),
+            observer=observer,
         )
+        watch_worker(self.metrics, self.manager, self.sessions)
+        self.metrics_server: MetricsServer | None = None
         self.health = health_aio.HealthServicer()
         self.server = grpc.aio.server(
             options=[
@@ -91,7 +100,13 @@ class Worker:
             raise OSError(f"cannot listen on {self.config.host}:{self.config.port}")
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        set_log_context(worker_id=self.config.worker_id or self.address)
         await self.server.start()
+        if self.config.metrics_port is not None:
+            self.metrics_server = MetricsServer(
+                self.metrics.registry, port=self.config.metrics_port, host=self.config.host
+            )
+            log.info("metrics on %s", self.metrics_server.url)
         await self.manager.start(self.config.preload)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -115,6 +130,8 @@ class Worker:
                 await asyncio.wait_for(self.sessions.empty.wait(), drain)
         await self.server.stop(0)
         await self.manager.close()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
 
 
 async def open_worker_registry(config: WorkerConfig) -> Registry | None:

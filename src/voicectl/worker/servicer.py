@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError
 
+from voicectl.observability.logging import set_log_context
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import Capabilities
@@ -77,15 +79,36 @@ _MODEL_STATE_TO_PB = {
 }
 
 
+class StreamObserver:
+    """Hooks for metrics; the default does nothing."""
+
+    def stream_started(self, model_id: str) -> None:
+        """A stream acquired its model and starts generating."""
+
+    def first_frame(self, model_id: str, seconds: float) -> None:
+        """Seconds from model acquired to the first frame handed to gRPC."""
+
+    def stream_ended(
+        self, model_id: str, *, frames: int, audio_seconds: float, wall_seconds: float
+    ) -> None:
+        """The stream ended (completed, stopped, failed or cancelled)."""
+
+
 class TTSService:
     """Implements the voicectl.v1.TTS service over a ModelManager and a SessionTable."""
 
     def __init__(
-        self, *, manager: ModelManager, sessions: SessionTable, defaults: SessionDefaults
+        self,
+        *,
+        manager: ModelManager,
+        sessions: SessionTable,
+        defaults: SessionDefaults,
+        observer: StreamObserver | None = None,
     ) -> None:
         self.manager = manager
         self.sessions = sessions
         self.defaults = defaults
+        self.observer = observer or StreamObserver()
         self.draining = False
 
     # ------------------------------------------------------------- Synthesize
@@ -116,6 +139,7 @@ class TTSService:
                     "use a unique id per Synthesize call",
                 )
             session_id = params.session_id
+            set_log_context(session_id=session_id, model_id=model_id)
             async with self.manager.acquire(model_id) as adapter:
                 session = SynthesisSession(params=params, adapter=adapter)
                 self.sessions.attach(session)
@@ -123,8 +147,12 @@ class TTSService:
                     "session %s started: model=%s rate=%d", session_id, model_id, params.sample_rate
                 )
                 reader = asyncio.create_task(_read_text(requests, session))
+                started = time.perf_counter()
+                self.observer.stream_started(model_id)
                 try:
                     async for frame in session.frames():
+                        if frame.sequence == 0:
+                            self.observer.first_frame(model_id, time.perf_counter() - started)
                         yield pb.AudioFrame(
                             session_id=session_id,
                             sequence=frame.sequence,
@@ -138,6 +166,12 @@ class TTSService:
                     reader.cancel()
                     with suppress(asyncio.CancelledError):
                         await reader
+                    self.observer.stream_ended(
+                        model_id,
+                        frames=session.next_sequence,
+                        audio_seconds=session.next_sample_offset / params.sample_rate,
+                        wall_seconds=time.perf_counter() - started,
+                    )
                 log.info("session %s ended after %d frames", session_id, session.next_sequence)
         except RequestError as exc:
             log.info("session %s rejected: %s", session_id or "?", exc.message)

@@ -51,10 +51,13 @@ def child_specs(
     specs = []
     for i, gpu in enumerate(config.gpus):
         port = config.port + i if config.port else 0
-        argv = (
+        argv: tuple[str, ...] = (
             sys.executable, "-m", "voicectl", "worker", "--config", str(config_file),
             "--gpu", str(gpu), "--port", str(port), "--log-level", log_level,
         )  # fmt: skip
+        if config.metrics_port is not None:
+            metrics = config.metrics_port + i if config.metrics_port else 0
+            argv += ("--metrics-port", str(metrics))
         specs.append(ChildSpec(name=f"gpu{gpu}", argv=argv, env={"CUDA_VISIBLE_DEVICES": str(gpu)}))
     return specs
 

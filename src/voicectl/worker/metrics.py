@@ -1,0 +1,50 @@
+"""Feeds the worker's Prometheus metrics from the servicer and the model manager."""
+
+from __future__ import annotations
+
+from voicectl.observability.metrics import WorkerMetrics
+from voicectl.worker.load import session_counts
+from voicectl.worker.models import ModelEvents, ModelManager, ModelState
+from voicectl.worker.servicer import StreamObserver
+from voicectl.worker.session import SessionTable
+
+
+class MetricsObserver(StreamObserver, ModelEvents):
+    """One object for both hook interfaces, writing into one WorkerMetrics."""
+
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self.metrics = metrics
+
+    def stream_started(self, model_id: str) -> None:
+        self.metrics.streams.labels(model_id).inc()
+
+    def first_frame(self, model_id: str, seconds: float) -> None:
+        self.metrics.first_audio.labels(model_id).observe(seconds)
+
+    def stream_ended(
+        self, model_id: str, *, frames: int, audio_seconds: float, wall_seconds: float
+    ) -> None:
+        self.metrics.frames.labels(model_id).inc(frames)
+        if audio_seconds > 0:
+            self.metrics.rtf.labels(model_id).observe(wall_seconds / audio_seconds)
+
+    def loaded(self, model_id: str, seconds: float) -> None:
+        self.metrics.model_loads.labels(model_id, "ok").inc()
+        self.metrics.model_load_seconds.labels(model_id).observe(seconds)
+
+    def load_failed(self, model_id: str) -> None:
+        self.metrics.model_loads.labels(model_id, "failed").inc()
+
+    def unloaded(self, model_id: str, reason: str) -> None:
+        self.metrics.model_evictions.labels(model_id, reason).inc()
+
+
+def watch_worker(metrics: WorkerMetrics, manager: ModelManager, sessions: SessionTable) -> None:
+    """Scrape-time gauges: sessions, queue depth, resident models and their memory."""
+    metrics.watch(
+        sessions=lambda: session_counts(sessions),
+        models=lambda: [
+            (e.spec.model_id, e.state is ModelState.READY, e.memory_bytes)
+            for e in manager.entries()
+        ],
+    )
