@@ -31,6 +31,7 @@ def test_shipped_config_loads() -> None:
         ({"ws_port": 70000}, "ws_port"),
         ({"llm": {"kind": "gpt"}}, "llm.kind"),
         ({"llm": {"timeout_s": -1}}, "llm.timeout_s"),
+        ({"llm": {"base_url": "localhost:11434/v1"}}, "llm.base_url"),
         ({"asr": {"device": "tpu"}}, "asr.device"),
         ({"barge_in": {"confirm_ms": "soon"}}, "barge_in.confirm_ms"),
         ({"barge_in": {"vad_aggressiveness": 7}}, "vad_aggressiveness"),

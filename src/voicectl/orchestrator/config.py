@@ -116,9 +116,14 @@ def _llm(data: dict[str, Any]) -> LLMSettings:
     if not isinstance(timeout, int | float) or not 0 < timeout <= 600:
         raise OrchestratorConfigError(f"llm.timeout_s must be in (0, 600], got {timeout!r}")
     defaults = LLMSettings()
+    base_url = _str("llm", "base_url", data.get("base_url", defaults.base_url))
+    if not base_url.startswith(("http://", "https://")):
+        raise OrchestratorConfigError(
+            f"llm.base_url must start with http:// or https://, got {base_url!r}"
+        )
     return LLMSettings(
         kind=kind,
-        base_url=_str("llm", "base_url", data.get("base_url", defaults.base_url)),
+        base_url=base_url,
         model=_str("llm", "model", data.get("model", defaults.model)),
         api_key_env=_str("llm", "api_key_env", data.get("api_key_env", defaults.api_key_env)),
         timeout_s=float(timeout),

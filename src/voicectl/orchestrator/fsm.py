@@ -203,6 +203,7 @@ def step(state: State, event: Event, config: FsmConfig) -> tuple[State, list[Act
             # The user went on talking before any reply audio: theirs is the turn.
             return at(state, phase=Phase.USER_SPEAKING), [
                 StopReply(),
+                Notify("reply.stopped", "user kept talking"),
                 StartUtterance(),
             ]
         return state, []

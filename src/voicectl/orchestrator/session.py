@@ -123,6 +123,7 @@ class Session:
         self._partial_running = False
         self._onset_at = 0.0
         self._silent_run = 0
+        self._utterance_generation = 0
         self._timers: list[asyncio.TimerHandle] = []
 
     # -------------------------------------------------------------------- run
@@ -135,6 +136,7 @@ class Session:
                     self._on_audio(message.pcm)
                 elif isinstance(message, TextIn):
                     self.transport.send_event({"type": "transcript.final", "text": message.text})
+                    self._utterance_generation += 1  # a pending transcript is now stale
                     self.dispatch(fsm.TextInput(message.text))
                 elif isinstance(message, BadInput):
                     self._error(message.code, message.message)
@@ -199,7 +201,7 @@ class Session:
         try:
             text = await self._transcriber.maybe_partial()
             if text:
-                log.debug("partial transcript feeds the reply path: %r", text)
+                log.debug("partial transcript: %r", text)
                 self.transport.send_event({"type": "transcript.partial", "text": text})
         finally:
             self._partial_running = False
@@ -238,6 +240,7 @@ class Session:
         elif isinstance(action, fsm.StartUtterance):
             self._transcriber.start_utterance()
         elif isinstance(action, fsm.DiscardUtterance):
+            self._utterance_generation += 1
             self._transcriber.cancel()
         elif isinstance(action, fsm.FinishUtterance):
             self._spawn(self._finish_utterance())
@@ -255,7 +258,10 @@ class Session:
             self.transport.send_event(event)
 
     async def _finish_utterance(self) -> None:
+        generation = self._utterance_generation
         text = await self._transcriber.finish()
+        if generation != self._utterance_generation:
+            return  # a typed turn or a new utterance superseded this one meanwhile
         if self._speech_ended_at is not None:
             self.prometheus.asr.observe(time.perf_counter() - self._speech_ended_at)
         self.transport.send_event({"type": "transcript.final", "text": text})
@@ -264,6 +270,8 @@ class Session:
     # ------------------------------------------------------------------ reply
 
     def _start_reply(self, text: str) -> None:
+        if self._reply is not None or self._pacer is not None:
+            self._spawn(self._cleanup_reply(*self._detach_reply()))  # one reply at a time
         self._reply_count += 1
         reply_id = self._reply_count
         self._worker_session = f"{self.settings.session_id}.r{reply_id}"

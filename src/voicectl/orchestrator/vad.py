@@ -1,8 +1,9 @@
 """Voice activity: webrtcvad decisions per 20 ms frame, smoothed by hysteresis.
 
 webrtcvad alone flips on single frames (clicks, breaths); the session needs stable
-SPEECH_START / SPEECH_END edges, with stricter onset thresholds while the agent speaks
-(echo and noise must not trigger barge-in). ``Hysteresis`` is pure so the FSM tests can
+SPEECH_START / SPEECH_END edges, with onset/offset thresholds the session sets per
+conversation phase (fast onset while the agent speaks: the two-stage barge-in makes a
+false onset cheap, since it only pauses). ``Hysteresis`` is pure so the FSM tests can
 drive it; ``VoiceActivityDetector`` adds webrtcvad; ``InputResampler`` turns client audio
 at any supported rate into the 16 kHz frames both VAD and ASR consume.
 """

@@ -70,6 +70,22 @@ async def _ticker(talk: TalkClient) -> None:
         await asyncio.sleep(0.005)
 
 
+class TalkError(RuntimeError):
+    """The orchestrator reported an error instead of replying."""
+
+
+async def _wait_for_reply_or_error(talk: TalkClient, timeout: float) -> None:
+    reply = asyncio.ensure_future(talk.wait_for("reply.started", timeout=timeout))
+    error = asyncio.ensure_future(talk.wait_for("error", timeout=timeout))
+    done, pending = await asyncio.wait({reply, error}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    if error in done and error.exception() is None and reply not in done:
+        event = error.result()
+        raise TalkError(f"{event.get('code')}: {event.get('message')}")
+    next(iter(done)).result()  # re-raise a timeout or a closed connection
+
+
 async def _wait_idle(talk: TalkClient, timeout: float) -> None:
     """Until nothing has happened for a while and no reply is playing."""
     deadline = time.monotonic() + timeout
@@ -110,7 +126,7 @@ async def run_talk(
             await talk.wait_for("reply.started", timeout=timeout_s)
             await asyncio.sleep(interrupt_after_s)
             await stream_audio(_add_silence(interrupt_audio, rate), rate, talk.send_audio)
-        await talk.wait_for("reply.started", timeout=timeout_s)
+        await _wait_for_reply_or_error(talk, timeout_s)
         await _wait_idle(talk, timeout_s)
     finally:
         ticker.cancel()
