@@ -12,6 +12,8 @@ from voicectl.cli.common import Exit, fail
 from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.orchestrator.server import serve_forever
+from voicectl.registry.base import RegistryUnavailable
+from voicectl.registry.routing import parse_policy
 
 HELP = """Run the conversation service: WebSocket sessions with VAD, barge-in, ASR, LLM and TTS.
 
@@ -31,6 +33,12 @@ def orchestrator_command(
     llm: str | None = typer.Option(None, help="echo or openai (OpenAI-compatible server)."),
     llm_url: str | None = typer.Option(None, help="Base URL of the OpenAI-compatible API."),
     llm_model: str | None = typer.Option(None, help="Model name for the LLM API."),
+    redis: str | None = typer.Option(
+        None, help="Route replies over the workers registered in this Redis (redis://...)."
+    ),
+    routing: str | None = typer.Option(
+        None, help="Routing policy with --redis: least-busy, prefer-resident or random."
+    ),
     metrics_port: int | None = typer.Option(
         None, help="Serve Prometheus /metrics on this port (0 = any free port)."
     ),
@@ -51,6 +59,13 @@ def orchestrator_command(
         overrides["worker"] = worker
     if metrics_port is not None:
         overrides["metrics_port"] = metrics_port
+    if redis is not None:
+        overrides["redis"] = redis
+    if routing is not None:
+        try:
+            overrides["routing"] = parse_policy(routing).value
+        except ValueError as exc:
+            fail(str(exc), Exit.USAGE)
     llm_settings = settings.llm
     if llm is not None:
         if llm not in ("echo", "openai"):
@@ -63,5 +78,7 @@ def orchestrator_command(
     settings = replace(settings, llm=llm_settings, **overrides)  # type: ignore[arg-type]
     try:
         asyncio.run(serve_forever(settings))
+    except RegistryUnavailable as exc:
+        fail(str(exc), Exit.UNAVAILABLE)
     except OSError as exc:
         fail(str(exc), Exit.UNAVAILABLE)

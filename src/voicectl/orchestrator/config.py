@@ -13,6 +13,7 @@ import yaml
 
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.session import SessionPolicy, VadThresholds
+from voicectl.registry.routing import parse_policy
 
 
 class OrchestratorConfigError(ValueError):
@@ -42,6 +43,9 @@ class OrchestratorConfig:
     llm: LLMSettings = field(default_factory=LLMSettings)
     policy: SessionPolicy = field(default_factory=SessionPolicy)
     metrics_port: int | None = None  # Prometheus /metrics; None = off, 0 = any free port
+    redis: str = ""  # route replies over the workers registered here (overrides worker)
+    routing: str = "prefer-resident"  # least-busy | prefer-resident | random
+    registry_prefix: str = "voicectl"
 
 
 def _int(section: str, key: str, value: Any, low: int, high: int) -> int:
@@ -63,6 +67,13 @@ def _check_keys(section: str, data: dict[str, Any], allowed: set[str]) -> None:
         raise OrchestratorConfigError(
             f"{section}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
         )
+
+
+def _routing(value: Any) -> str:
+    try:
+        return parse_policy(_str("orchestrator", "routing", value)).value
+    except ValueError as exc:
+        raise OrchestratorConfigError(f"orchestrator.routing: {exc}") from None
 
 
 def _policy(data: dict[str, Any]) -> SessionPolicy:
@@ -136,7 +147,8 @@ def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
     if not isinstance(section, dict):
         raise OrchestratorConfigError("orchestrator must be a mapping")
     _check_keys("orchestrator", section, {"host", "ws_port", "worker", "model_id", "voice",
-                                          "asr", "llm", "barge_in", "metrics_port"})  # fmt: skip
+                                          "asr", "llm", "barge_in", "metrics_port",
+                                          "redis", "routing", "registry_prefix"})  # fmt: skip
     asr = section.get("asr", {})
     if not isinstance(asr, dict):
         raise OrchestratorConfigError("orchestrator.asr must be a mapping")
@@ -156,6 +168,11 @@ def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
         asr_compute_type=_str("asr", "compute_type", asr.get("compute_type", "int8")),
         llm=_llm(section.get("llm", {}) or {}),
         policy=_policy(section.get("barge_in", {}) or {}),
+        redis=_str("orchestrator", "redis", section.get("redis", "")),
+        routing=_routing(section.get("routing", base.routing)),
+        registry_prefix=_str(
+            "orchestrator", "registry_prefix", section.get("registry_prefix", base.registry_prefix)
+        ),  # fmt: skip
         metrics_port=None
         if section.get("metrics_port") is None
         else _int("orchestrator", "metrics_port", section["metrics_port"], 0, 65535),

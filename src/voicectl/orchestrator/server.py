@@ -30,7 +30,10 @@ from voicectl.orchestrator.transports.websocket import (
     WebSocketTransport,
     parse_start,
 )
-from voicectl.rpc.client import TTSClient
+from voicectl.orchestrator.tts import DirectTTS, RoutedTTS, TTSBackend
+from voicectl.registry.failover import RoutedSynthesizer
+from voicectl.registry.redis_backend import RedisRegistry
+from voicectl.registry.routing import Router, RoutingConfig, parse_policy
 from voicectl.worker.config import load_worker_config
 from voicectl.worker.server import Worker
 
@@ -44,7 +47,7 @@ class Orchestrator:
         self.config = config
         self.asr = asr
         self.worker: Worker | None = None
-        self.tts: TTSClient | None = None
+        self.tts: TTSBackend | None = None
         self.sessions: dict[str, Session] = {}
         self.finished_sessions: list[Session] = []
         self._server: Server | None = None
@@ -57,12 +60,7 @@ class Orchestrator:
         return f"ws://{self.config.host}:{self.port}"
 
     async def start(self) -> None:
-        target = self.config.worker
-        if not target:
-            self.worker = Worker(load_worker_config(cli={"port": 0, "ttl": "never"}))
-            await self.worker.start()
-            target = self.worker.address
-        self.tts = TTSClient(target)
+        self.tts = await self._tts_backend()
         if self.asr is None:
             cfg = self.config
             self.asr = await asyncio.to_thread(
@@ -85,7 +83,7 @@ class Orchestrator:
                 self.metrics.registry, port=self.config.metrics_port, host=self.config.host
             )
             log.info("metrics on %s", self.metrics_server.url)
-        log.info("orchestrator listening on %s (worker %s)", self.address, target)
+        log.info("orchestrator listening on %s (tts: %s)", self.address, self.tts.target)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -99,6 +97,24 @@ class Orchestrator:
             await self.worker.stop(grace=0)
         if self.metrics_server is not None:
             self.metrics_server.close()
+
+    async def _tts_backend(self) -> TTSBackend:
+        """Redis-routed workers, one given worker, or an embedded one (the default)."""
+        if self.config.redis:
+            registry = await RedisRegistry.connect(
+                self.config.redis, prefix=self.config.registry_prefix
+            )
+            router = Router(RoutingConfig(policy=parse_policy(self.config.routing)))
+            return RoutedTTS(
+                RoutedSynthesizer(registry, router=router),
+                description=f"registry {registry.url} ({self.config.routing})",
+            )
+        target = self.config.worker
+        if not target:
+            self.worker = Worker(load_worker_config(cli={"port": 0, "ttl": "never"}))
+            await self.worker.start()
+            target = self.worker.address
+        return DirectTTS(target)
 
     def _llm(self) -> LLMBridge:
         settings = self.config.llm

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +24,10 @@ from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
 from voicectl.orchestrator.llm import Conversation, LLMBridge, LLMError
 from voicectl.orchestrator.pacer import Pacer
 from voicectl.orchestrator.transport import AudioIn, BadInput, SessionSettings, TextIn, Transport
+from voicectl.orchestrator.tts import ReplyStream, TTSBackend
 from voicectl.orchestrator.vad import InputResampler, VadEvent, VoiceActivityDetector
-from voicectl.rpc.client import SynthesisRequest, TTSClient
+from voicectl.registry.failover import FailoverEvent, NoWorkerAvailable
+from voicectl.rpc.client import SynthesisRequest
 from voicectl.rpc.v1 import tts_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ class Session:
         *,
         settings: SessionSettings,
         transport: Transport,
-        tts: TTSClient,
+        tts: TTSBackend,
         asr: AsrEngine,
         llm: LLMBridge,
         policy: SessionPolicy,
@@ -116,6 +118,7 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reply: asyncio.Task[None] | None = None
         self._pacer: Pacer | None = None
+        self._stream: ReplyStream | None = None
         self._reply_count = 0
         self._worker_session = ""
         self._speech_frame_times: list[float] = []  # arrival times of recent input frames
@@ -321,10 +324,18 @@ class Session:
         )
         try:
             pacer.start()
-            call = self.tts.synthesize(self._reply_text(text, spoken, llm_errors), request)
-            async for frame in call:
+            stream = self.tts.open(
+                self._reply_text(text, spoken, llm_errors),
+                request,
+                session_key=self.settings.session_id,
+                on_failover=self._on_failover,
+            )
+            self._stream = stream
+            async for frame in stream:
                 if not (frame.final and frame.end_reason == pb.END_REASON_STOPPED):
                     pacer.push(frame.pcm)
+            if llm_errors:
+                raise llm_errors[0]
             pacer.end_of_input()
             await pacer.finished.wait()
             self.conversation.add_assistant("".join(spoken))
@@ -332,17 +343,27 @@ class Session:
             self.transport.send_event({"type": "reply.done"})
             if reply_id == self._reply_count:
                 self.dispatch(fsm.ReplyFinished())
-        except (asyncio.CancelledError, grpc.aio.AioRpcError) as exc:
-            if llm_errors:
-                self._fail(reply_id, f"llm: {llm_errors[0]}")
-            elif isinstance(exc, grpc.aio.AioRpcError):
-                target = self.tts.target
-                self._fail(reply_id, f"tts worker {target}: {exc.code().name}: {exc.details()}")
+        except (asyncio.CancelledError, grpc.aio.AioRpcError, NoWorkerAvailable, LLMError) as exc:
             task = asyncio.current_task()
             if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
                 if spoken:  # keep the interrupted reply in the history, as far as it got
                     self.conversation.add_assistant("".join(spoken))
                 raise  # the reply itself was stopped
+            if llm_errors:
+                self._fail(reply_id, f"llm: {llm_errors[0]}")
+            elif isinstance(exc, grpc.aio.AioRpcError):
+                target = self.tts.target
+                self._fail(reply_id, f"tts worker {target}: {exc.code().name}: {exc.details()}")
+            elif isinstance(exc, NoWorkerAvailable):
+                self._fail(reply_id, f"tts: {exc}")
+
+    def _on_failover(self, event: FailoverEvent) -> None:
+        self.transport.send_event({
+            "type": "reply.failover",
+            "from_worker": event.from_worker,
+            "to_worker": event.to_worker,
+            "reason": event.reason,
+        })  # fmt: skip
 
     def _fail(self, reply_id: int, reason: str) -> None:
         log.warning("session %s reply %d failed: %s", self.settings.session_id, reply_id, reason)
@@ -374,23 +395,21 @@ class Session:
         )
         record = self.metrics.barge_ins[-1]
         self.prometheus.barge_in.observe(record.paused_at - record.onset_frame_at)
-        self._spawn(self._control(self.tts.pause))
+        if self._stream is not None:
+            self._spawn(self._stream.pause())
 
     def _resume_reply(self) -> None:
         self.prometheus.barge_ins.labels("resumed").inc()
         if self._pacer is None:
             return
         self._pacer.resume()
-        self._spawn(self._control(self.tts.resume))
-
-    async def _control(self, command: Callable[[str], Awaitable[pb.ControlResponse]]) -> None:
-        with contextlib.suppress(grpc.aio.AioRpcError):  # the stream may have just ended
-            await command(self._worker_session)
+        if self._stream is not None:
+            self._spawn(self._stream.resume())
 
     def _detach_reply(self) -> tuple[asyncio.Task[None] | None, Pacer | None]:
         """Forget the current reply at once (its late events become stale)."""
         reply, pacer = self._reply, self._pacer
-        self._reply, self._pacer = None, None
+        self._reply, self._pacer, self._stream = None, None, None
         self._reply_count += 1
         if pacer is not None:
             self.transport.discard_pending_audio()

@@ -1,0 +1,44 @@
+"""The orchestrator routes replies over Redis-registered workers and fails over mid-reply."""
+
+from __future__ import annotations
+
+from tests.conftest import OrchestratorFactory
+from tests.integration.registry.conftest import RedisServer, RegisteredFactory
+from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
+from voicectl.talk.client import TalkClient
+
+TEXT = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+
+
+async def test_reply_fails_over_to_another_worker_without_a_broken_session(
+    redis_server: RedisServer,
+    prefix: str,
+    make_registered: RegisteredFactory,
+    make_orchestrator: OrchestratorFactory,
+) -> None:
+    (first, _), (second, _) = [await make_registered(mock_rtf=0.1) for _ in range(2)]
+    orchestrator = await make_orchestrator(
+        "", redis=redis_server.url, registry_prefix=prefix, routing="least-busy",
+        model_id="mock:slow",
+    )  # fmt: skip
+    assert orchestrator.tts is not None
+    assert orchestrator.tts.target.startswith("registry redis://")
+    async with TalkClient(orchestrator.address, output_sample_rate=16000) as talk:
+        await talk.send_text(TEXT)
+        await talk.wait_for("reply.started", timeout=30)
+        holder = first if len(first.sessions) else second
+        other = second if holder is first else first
+        assert len(holder.sessions) == 1
+        await holder.stop(grace=0)  # the worker goes away mid-reply
+        failover = await talk.wait_for("reply.failover", timeout=30)
+        await talk.wait_for("reply.done", timeout=60)
+        reply_text = "".join(e["text"] for e in talk.events if e["type"] == "reply.text")
+        heard = b"".join(talk.playback.replies[0])
+    assert failover["to_worker"] != failover["from_worker"]
+    assert talk.count("error") == 0
+    async with TTSClient(other.address) as tts:
+        reference, _, _ = await collect_pcm(
+            tts.synthesize(reply_text, SynthesisRequest(model_id="mock:slow", sample_rate=16000))
+        )
+    # Deterministic voice: the reply continued at the next unsent sample.
+    assert heard == reference
