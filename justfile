@@ -37,3 +37,11 @@ run-worker *ARGS:
 # Run the orchestrator placeholder against a local worker.
 run-orchestrator *ARGS:
     uv run --frozen voicectl orchestrator --worker 127.0.0.1:50051 {{ARGS}}
+
+# py-spy flamegraph of an embedded `voicectl say`, or e.g. `--pid 4242 --duration 10` (ptrace: docs/profiling.md).
+profile-pyspy *ARGS="--bench say --model mock:sine --out flame.svg":
+    uv run --frozen voicectl profile pyspy {{ARGS}}
+
+# torch.profiler chrome trace of one synthesis (torch installed with pip: docs/profiling.md).
+profile-torch *ARGS="--model mock:sine --out trace.json":
+    uv run --frozen voicectl profile torch {{ARGS}}

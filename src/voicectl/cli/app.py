@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from voicectl import __version__
-from voicectl.cli import bench, models, orchestrator, registry, say, talk, worker
+from voicectl.cli import bench, models, orchestrator, profile, registry, say, talk, worker
 
 app = typer.Typer(
     name="voicectl",
@@ -39,6 +39,7 @@ app.command("talk", help=talk.HELP)(talk.talk_command)
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.add_typer(registry.app, name="registry")
+app.add_typer(profile.app, name="profile")
 
 
 def main() -> None:

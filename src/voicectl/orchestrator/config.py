@@ -172,7 +172,7 @@ def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
         routing=_routing(section.get("routing", base.routing)),
         registry_prefix=_str(
             "orchestrator", "registry_prefix", section.get("registry_prefix", base.registry_prefix)
-        ),  # fmt: skip
+        ),
         metrics_port=None
         if section.get("metrics_port") is None
         else _int("orchestrator", "metrics_port", section["metrics_port"], 0, 65535),
