@@ -70,14 +70,14 @@ async def stack(config: ConversationBenchConfig) -> AsyncIterator[Stack]:
         await orchestrator.stop()
 
 
-def _speech_bounds(audio: Int16Audio) -> tuple[int, int]:
+def speech_bounds(audio: Int16Audio) -> tuple[int, int]:
     """Indices of the first and last 20 ms frames loud enough to be speech."""
     frames = audio[: audio.size // 320 * 320].reshape(-1, 320).astype(np.float64)
     loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > SPEECH_RMS)
     return int(loud[0]), int(loud[-1])
 
 
-def _recorder(sent_at: dict[int, float]) -> Callable[[int], None]:
+def frame_recorder(sent_at: dict[int, float]) -> Callable[[int], None]:
     """Remember when each input frame was sent."""
 
     def record(index: int) -> None:
@@ -92,7 +92,7 @@ async def _ticker(talk: TalkClient) -> None:
         await asyncio.sleep(0.005)
 
 
-async def _finished_session(bench: Stack, session_id: str) -> Session | None:
+async def finished_session(bench: Stack, session_id: str) -> Session | None:
     if bench.orchestrator is None:
         return None
     for _ in range(200):
@@ -142,7 +142,7 @@ async def run_bargein(
 ) -> BargeInReport:
     """Interrupt a playing reply with speech (odd runs) or a noise burst (even runs)."""
     speech = await asyncio.to_thread(speak, INTERRUPTION, sample_rate=RATE)
-    onset_frame, _ = _speech_bounds(speech)
+    onset_frame, _ = speech_bounds(speech)
     silence = np.zeros(RATE, dtype=np.int16)
     rng = random.Random(config.seed)
     report = BargeInReport(runs=config.runs)
@@ -159,7 +159,7 @@ async def run_bargein(
                 await talk.wait_for("reply.started", timeout=60)
                 await asyncio.sleep(0.5 + rng.random() * 0.5)
                 sent_at: dict[int, float] = {}
-                await stream_audio(audio, RATE, talk.send_audio, on_frame=_recorder(sent_at))
+                await stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))
                 if is_noise:
                     report.noise_bursts += 1
                     await asyncio.sleep(0.6)
@@ -172,7 +172,7 @@ async def run_bargein(
                     report.client_ms.append((clear["_at"] - sent_at[first]) * 1000)
                 ticker.cancel()
                 session_id = talk.session_id
-            session = await _finished_session(bench, session_id)
+            session = await finished_session(bench, session_id)
             if session is not None and not is_noise and session.metrics.barge_ins:
                 record = session.metrics.barge_ins[0]
                 report.server_ms.append((record.paused_at - record.onset_frame_at) * 1000)
@@ -209,7 +209,7 @@ async def run_e2e(
 ) -> VoiceToVoiceReport:
     """Speak a question; time end of speech -> first reply audio at the client."""
     speech = await asyncio.to_thread(speak, QUESTION, sample_rate=RATE)
-    _, last_frame = _speech_bounds(speech)
+    _, last_frame = speech_bounds(speech)
     audio = np.concatenate([speech, np.zeros(2 * RATE, dtype=np.int16)])
     report = VoiceToVoiceReport(runs=config.runs)
     async with stack(config) as bench:
@@ -219,14 +219,14 @@ async def run_e2e(
             ) as talk:
                 sent_at: dict[int, float] = {}
                 streaming = asyncio.create_task(
-                    stream_audio(audio, RATE, talk.send_audio, on_frame=_recorder(sent_at))
+                    stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))
                 )
                 started = await talk.wait_for("reply.started", timeout=60)
                 report.client_ms.append((started["_at"] - sent_at[last_frame]) * 1000)
                 await talk.wait_for("reply.done", timeout=60)
                 await streaming
                 session_id = talk.session_id
-            session = await _finished_session(bench, session_id)
+            session = await finished_session(bench, session_id)
             if session is not None and session.metrics.voice_to_voice:
                 report.server_ms.append(session.metrics.voice_to_voice[0] * 1000)
             if progress is not None:
@@ -273,7 +273,7 @@ async def run_jitter(config: ConversationBenchConfig, *, sessions: int) -> Jitte
                 return talk.session_id
 
         for session_id in await asyncio.gather(*(one() for _ in range(sessions))):
-            session = await _finished_session(bench, session_id)
+            session = await finished_session(bench, session_id)
             if session is not None:
                 report.lateness_ms += [x * 1000 for x in session.metrics.pacer_lateness]
                 report.underruns += session.metrics.underruns

@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from voicectl import __version__
-from voicectl.cli import bench, models, orchestrator, profile, registry, say, talk, worker
+from voicectl.cli import (
+    bench,
+    bench_conversation,
+    models,
+    orchestrator,
+    profile,
+    registry,
+    say,
+    talk,
+    worker,
+)
 
 app = typer.Typer(
     name="voicectl",
@@ -37,6 +47,7 @@ app.command("say", help=say.HELP)(say.say_command)
 app.command("orchestrator", help=orchestrator.HELP)(orchestrator.orchestrator_command)
 app.command("talk", help=talk.HELP)(talk.talk_command)
 app.add_typer(models.app, name="models")
+bench_conversation.register(bench.app)
 app.add_typer(bench.app, name="bench")
 app.add_typer(registry.app, name="registry")
 app.add_typer(profile.app, name="profile")

@@ -1,0 +1,216 @@
+"""``voicectl bench bargein|e2e|jitter|asr|load|rtf``: conversation benchmarks.
+
+They run against an embedded orchestrator (and worker) by default, or a running
+orchestrator with ``--url`` (server-side figures then come from its /metrics).
+Every command prints a rich table, or JSON with ``--json``; a missed target exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from voicectl.bench.conversation import ConversationBenchConfig, run_bargein, run_e2e, run_jitter
+from voicectl.bench.fal import FalConfig, run_fal
+from voicectl.bench.load import run_asr, run_load
+from voicectl.bench.scenario import ScenarioError
+from voicectl.cli.common import Exit, console, err_console, fail, print_json
+from voicectl.observability.logging import setup_logging
+from voicectl.orchestrator.config import OrchestratorConfig
+from voicectl.rpc.client import TTSClient
+from voicectl.worker.config import load_worker_config
+from voicectl.worker.server import Worker
+
+T = TypeVar("T")
+PARAGRAPH = (
+    "The old lighthouse stood at the edge of the cliff. Every night its keeper climbed the "
+    "spiral stairs, trimmed the wick and watched the beam sweep across the water. Ships "
+    "passed safely, and nobody on board ever knew his name."
+)
+
+
+def _config(url: str | None, worker: str | None, model: str, runs: int) -> ConversationBenchConfig:
+    return ConversationBenchConfig(
+        runs=runs,
+        url=url,
+        orchestrator=OrchestratorConfig(worker=worker or "", model_id=model),
+    )
+
+
+def _run(work: Callable[[Callable[[float], None]], Awaitable[T]], total: float, label: str) -> T:
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err_console)  # fmt: skip
+
+    async def main() -> T:
+        with progress:
+            task = progress.add_task(label, total=total)
+            return await work(lambda done: progress.update(task, completed=done))
+
+    try:
+        return asyncio.run(main())
+    except ScenarioError as exc:
+        fail(str(exc), Exit.USAGE)
+    except (OSError, ConnectionError) as exc:
+        fail(f"cannot reach the orchestrator or worker: {exc}", Exit.UNAVAILABLE)
+
+
+def _show(report: dict[str, Any], json_out: bool, title: str) -> None:
+    if json_out:
+        print_json(report)
+        return
+    table = Table(title=title, header_style="bold")
+    table.add_column("metric")
+    for column in ("p50", "p95", "max", "mean"):
+        table.add_column(column, justify="right")
+    extras = []
+    for key, value in report.items():
+        if isinstance(value, dict) and "p95" in value:
+            table.add_row(key, *(f"{value[c]:g}" for c in ("p50", "p95", "max", "mean")))
+        elif key not in ("machine", "bench") and not isinstance(value, dict | list):
+            extras.append(f"{key}={value}")
+    machine = report["machine"]
+    table.caption = ", ".join(extras) + (
+        f"\n{machine['cpu_count']} CPUs, {machine['platform']}, Python {machine['python']}"
+    )
+    console.print(table)
+
+
+URL = typer.Option(None, help="ws://HOST:PORT of a running orchestrator (default: embedded).")
+WORKER = typer.Option(None, help="HOST:PORT of a worker for the embedded orchestrator.")
+MODEL = typer.Option("", help="Model of the replies (default: the worker's).")
+JSON = typer.Option(False, "--json", help="Print a JSON report.")
+LOG = typer.Option("warning", help="debug, info, warning or error.")
+
+
+def bargein_command(
+    runs: int = typer.Option(10, min=2, help="Runs; odd ones interrupt with a noise burst."),
+    url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
+    json_out: bool = JSON, log_level: str = LOG,
+) -> None:  # fmt: skip
+    """Barge-in latency: speech onset in the input -> last reply frame sent (server) and ->
+    playback stopped (client); false-pause and false-stop rates on noise bursts.
+    Target: p95 < 40 ms.
+
+    Example: voicectl bench bargein --runs 10 --json
+    """
+    setup_logging(log_level)
+    cfg = _config(url, worker, model, runs)
+    report = _run(lambda tick: run_bargein(cfg, progress=tick), runs, "barge-in")
+    _show(report.to_dict(), json_out, "barge-in latency (ms)")
+
+
+def e2e_command(
+    runs: int = typer.Option(10, min=1, help="Spoken questions."),
+    url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
+    json_out: bool = JSON, log_level: str = LOG,
+) -> None:  # fmt: skip
+    """Voice-to-voice: end of the user's speech -> first reply frame at the client
+    (echo LLM). Target: p95 < 400 ms.
+
+    Example: voicectl bench e2e --runs 10 --json
+    """
+    setup_logging(log_level)
+    cfg = _config(url, worker, model, runs)
+    report = _run(lambda tick: run_e2e(cfg, progress=tick), runs, "voice-to-voice")
+    _show(report.to_dict(), json_out, "voice-to-voice latency (ms)")
+
+
+def jitter_command(
+    sessions: int = typer.Option(8, min=1, help="Concurrent sessions, one reply each."),
+    worker: str | None = WORKER, model: str = MODEL, json_out: bool = JSON, log_level: str = LOG,
+) -> None:  # fmt: skip
+    """Pacing jitter at the transport: how late each reply frame leaves the pacer, with N
+    concurrent sessions (embedded orchestrator). Target: p95 < 2 ms.
+
+    Example: voicectl bench jitter --sessions 8 --worker 127.0.0.1:50051 --json
+    """
+    setup_logging(log_level)
+    cfg = _config(None, worker, model, 1)
+    report = _run(lambda tick: run_jitter(cfg, sessions=sessions), 1, "jitter")
+    _show(report.to_dict(), json_out, f"pacing lateness (ms), {sessions} sessions")
+
+
+def asr_command(
+    runs: int = typer.Option(5, min=1, help="Spoken questions."),
+    url: str | None = URL, worker: str | None = WORKER, json_out: bool = JSON,
+    log_level: str = LOG,
+) -> None:  # fmt: skip
+    """ASR latency: end of the user's speech -> final transcript at the client.
+
+    Example: voicectl bench asr --runs 5 --json
+    """
+    setup_logging(log_level)
+    cfg = _config(url, worker, "", runs)
+    report = _run(lambda tick: run_asr(cfg, progress=tick), runs, "asr")
+    _show(report.to_dict(), json_out, "end of speech -> final transcript (ms)")
+
+
+def load_command(
+    sessions: int = typer.Option(16, min=1, help="Concurrent sessions."),
+    seconds: float = typer.Option(20.0, min=1.0, help="How long every session keeps talking."),
+    url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
+    json_out: bool = JSON, log_level: str = LOG,
+) -> None:  # fmt: skip
+    """Load: N sessions send turns back to back for T seconds; reply first-audio latency,
+    underruns, CPU and RSS. Target: >= 16 Piper sessions on 2 cores without underrun.
+
+    Example: voicectl bench load --sessions 16 --seconds 20 --worker 127.0.0.1:50051 --json
+    """
+    setup_logging(log_level)
+    cfg = _config(url, worker, model, 1)
+    report = _run(lambda tick: run_load(cfg, sessions=sessions, seconds=seconds, progress=tick),
+                  seconds, "load")  # fmt: skip
+    _show(report.to_dict(), json_out, f"load: {sessions} sessions for {seconds:g} s")
+
+
+def rtf_command(
+    runs: int = typer.Option(5, min=1, help="Paragraphs to synthesize."),
+    worker: str | None = typer.Option(None, help="HOST:PORT of a worker (default: embedded)."),
+    model: str = MODEL, json_out: bool = JSON, log_level: str = LOG,
+) -> None:  # fmt: skip
+    """Real-time factor: generation wall time / audio duration for a paragraph.
+
+    Example: voicectl bench rtf --model piper:en_US-joe-medium --runs 5 --json
+    """
+    setup_logging(log_level)
+
+    async def work(tick: Callable[[float], None]) -> dict[str, Any]:
+        embedded = None
+        target = worker
+        if target is None:
+            embedded = Worker(load_worker_config(cli={"port": 0, "ttl": "never"}))
+            await embedded.start()
+            target = embedded.address
+        try:
+            async with TTSClient(target) as client:
+                await client.wait_ready(timeout=30)
+                done = 0
+
+                def advance(_: object) -> None:
+                    nonlocal done
+                    done += 1
+                    tick(done)
+
+                config = FalConfig(model_id=model, text=PARAGRAPH, runs=runs, warmup=1)
+                fal = await run_fal(client, config, worker=target, on_run=advance)
+        finally:
+            if embedded is not None:
+                await embedded.stop(grace=0)
+        data = fal.to_dict()
+        return {"bench": "rtf", "model_id": data["model_id"], "runs": runs, "rtf": data["rtf"],
+                "first_audio_ms": data["first_audio_ms"], "machine": data["machine"]}  # fmt: skip
+
+    report = _run(work, runs, "rtf")
+    _show(report, json_out, "real-time factor")
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (("bargein", bargein_command), ("e2e", e2e_command),
+                          ("jitter", jitter_command), ("asr", asr_command),
+                          ("load", load_command), ("rtf", rtf_command)):  # fmt: skip
+        app.command(name)(command)
