@@ -79,7 +79,8 @@ def _routing(value: Any) -> str:
 def _policy(data: dict[str, Any]) -> SessionPolicy:
     base = SessionPolicy()
     _check_keys("barge_in", data, {"confirm_ms", "vad_aggressiveness", "pacer_lookahead_frames",
-                                   "partial_interval_ms", "thresholds"})  # fmt: skip
+                                   "partial_interval_ms", "thresholds",
+                                   "speculate_after_frames"})  # fmt: skip
     thresholds = dict(base.thresholds)
     raw = data.get("thresholds", {})
     if not isinstance(raw, dict):
@@ -111,6 +112,9 @@ def _policy(data: dict[str, Any]) -> SessionPolicy:
         pacer_lookahead_frames=_int("barge_in", "pacer_lookahead_frames",
                                     data.get("pacer_lookahead_frames",
                                              base.pacer_lookahead_frames), 0, 50),
+        speculate_after_frames=_int("barge_in", "speculate_after_frames",
+                                    data.get("speculate_after_frames",
+                                             base.speculate_after_frames), 1, 100),
         partial_interval_ms=_int("barge_in", "partial_interval_ms",
                                  data.get("partial_interval_ms", base.partial_interval_ms),
                                  100, 10_000),

@@ -59,7 +59,7 @@ class SessionPolicy:
     pacer_lookahead_frames: int = 3
     partial_interval_ms: int = 600
     # Silent frames after which the final transcript is started speculatively.
-    speculate_after_frames: int = 4
+    speculate_after_frames: int = 2
 
 
 @dataclass
