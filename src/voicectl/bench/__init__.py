@@ -1,5 +1,5 @@
-"""Benchmarks behind ``voicectl bench``, one module per benchmark (results: docs/benchmarks.md).
+"""Benchmarks behind ``voicectl bench``: one module per benchmark, results in docs/benchmarks.md.
 
-- ``fal``: first audio latency, text in -> first frame out, via gRPC.
-- ``stats``: percentile summaries shared by every benchmark.
+``stats`` holds the percentile summaries every benchmark shares; ``fal`` measures first
+audio latency (text in -> first frame out, via gRPC).
 """
