@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from voicectl.orchestrator.fsm import Phase
-from voicectl.orchestrator.session import SessionPolicy, VadThresholds
+from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
 from voicectl.registry.routing import parse_policy
 
 

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -23,6 +22,7 @@ from voicectl.orchestrator import fsm
 from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
 from voicectl.orchestrator.llm import Conversation, LLMBridge, LLMError
 from voicectl.orchestrator.pacer import Pacer
+from voicectl.orchestrator.policy import BargeInRecord, SessionMetrics, SessionPolicy, VadThresholds
 from voicectl.orchestrator.transport import AudioIn, BadInput, SessionSettings, TextIn, Transport
 from voicectl.orchestrator.tts import ReplyStream, TTSBackend
 from voicectl.orchestrator.vad import InputResampler, VadEvent, VoiceActivityDetector
@@ -31,53 +31,6 @@ from voicectl.rpc.client import SynthesisRequest
 from voicectl.rpc.v1 import tts_pb2 as pb
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class VadThresholds:
-    start_frames: int
-    stop_frames: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class SessionPolicy:
-    """Per-session behaviour from orchestrator.yaml."""
-
-    vad_aggressiveness: int = 2
-    # Onset/offset frame counts per phase: stricter onset while the agent speaks is not
-    # needed for the two-stage barge-in (a false onset only pauses), so it is fast there.
-    thresholds: dict[fsm.Phase, VadThresholds] = field(
-        default_factory=lambda: {
-            fsm.Phase.LISTENING: VadThresholds(start_frames=3, stop_frames=12),
-            fsm.Phase.USER_SPEAKING: VadThresholds(start_frames=3, stop_frames=12),
-            fsm.Phase.THINKING: VadThresholds(start_frames=4, stop_frames=20),
-            fsm.Phase.SPEAKING: VadThresholds(start_frames=2, stop_frames=8),
-            fsm.Phase.BARGED_IN: VadThresholds(start_frames=2, stop_frames=8),
-        }
-    )
-    confirm_ms: int = 400
-    pacer_lookahead_frames: int = 3
-    partial_interval_ms: int = 600
-    # Silent frames after which the final transcript is started speculatively.
-    speculate_after_frames: int = 2
-
-
-@dataclass
-class BargeInRecord:
-    """Timing of one barge-in, for `voicectl bench bargein` and logs."""
-
-    onset_frame_at: float  # arrival of the first speech frame of the onset
-    paused_at: float  # when the pacer stopped sending
-    frames_taken_back: int
-
-
-@dataclass
-class SessionMetrics:
-    barge_ins: list[BargeInRecord] = field(default_factory=list)
-    # End of user speech (VAD offset frame arrival) -> first reply frame sent, seconds.
-    voice_to_voice: list[float] = field(default_factory=list)
-    pacer_lateness: list[float] = field(default_factory=list)
-    underruns: int = 0
 
 
 class Session:

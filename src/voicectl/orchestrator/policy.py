@@ -1,0 +1,54 @@
+"""Per-session policy (thresholds from orchestrator.yaml) and per-session measurements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from voicectl.orchestrator import fsm
+
+
+@dataclass(frozen=True, kw_only=True)
+class VadThresholds:
+    start_frames: int
+    stop_frames: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionPolicy:
+    """Per-session behaviour from orchestrator.yaml."""
+
+    vad_aggressiveness: int = 2
+    # Onset/offset frame counts per phase: stricter onset while the agent speaks is not
+    # needed for the two-stage barge-in (a false onset only pauses), so it is fast there.
+    thresholds: dict[fsm.Phase, VadThresholds] = field(
+        default_factory=lambda: {
+            fsm.Phase.LISTENING: VadThresholds(start_frames=3, stop_frames=12),
+            fsm.Phase.USER_SPEAKING: VadThresholds(start_frames=3, stop_frames=12),
+            fsm.Phase.THINKING: VadThresholds(start_frames=4, stop_frames=20),
+            fsm.Phase.SPEAKING: VadThresholds(start_frames=2, stop_frames=8),
+            fsm.Phase.BARGED_IN: VadThresholds(start_frames=2, stop_frames=8),
+        }
+    )
+    confirm_ms: int = 400
+    pacer_lookahead_frames: int = 3
+    partial_interval_ms: int = 600
+    # Silent frames after which the final transcript is started speculatively.
+    speculate_after_frames: int = 2
+
+
+@dataclass
+class BargeInRecord:
+    """Timing of one barge-in, for `voicectl bench bargein` and logs."""
+
+    onset_frame_at: float  # arrival of the first speech frame of the onset
+    paused_at: float  # when the pacer stopped sending
+    frames_taken_back: int
+
+
+@dataclass
+class SessionMetrics:
+    barge_ins: list[BargeInRecord] = field(default_factory=list)
+    # End of user speech (VAD offset frame arrival) -> first reply frame sent, seconds.
+    voice_to_voice: list[float] = field(default_factory=list)
+    pacer_lateness: list[float] = field(default_factory=list)
+    underruns: int = 0
