@@ -9,11 +9,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
 from voicectl.registry.routing import parse_policy
+from voicectl.yamlfile import read_mapping
 
 
 class OrchestratorConfigError(ValueError):
@@ -186,14 +185,7 @@ def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
 def load_orchestrator_config(path: Path | None) -> OrchestratorConfig:
     if path is None:
         return OrchestratorConfig()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise OrchestratorConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise OrchestratorConfigError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise OrchestratorConfigError(f"{path}: the top level must be a mapping")
+    data = read_mapping(path, OrchestratorConfigError)
     try:
         return from_mapping(data)
     except OrchestratorConfigError as exc:

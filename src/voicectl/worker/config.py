@@ -12,10 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
-
 from voicectl.worker.catalog import DEFAULT_MODEL_ID
 from voicectl.worker.memory import parse_size
+from voicectl.yamlfile import read_mapping
 
 
 class ConfigError(ValueError):
@@ -246,14 +245,7 @@ def _apply(config: WorkerConfig, values: Mapping[str, object], origin: str) -> W
 
 
 def read_yaml(path: Path) -> dict[str, object]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    data = read_mapping(path, ConfigError)
     section = data.get("worker", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: 'worker' must be a mapping")
