@@ -8,7 +8,8 @@ default:
 
 # Install the project and dev tools into .venv from uv.lock.
 sync:
-    uv sync --frozen
+    uv sync --frozen --extra audio
+    python3 -m pip --python .venv/bin/python install --quiet torch==2.13.0
 
 # ruff lint + format check.
 lint:

@@ -76,3 +76,24 @@ def test_orchestrator_service_and_talk_over_the_network(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--text", "hi", "--rate", "11111"], "--rate 11111"),
+        (["--text", "hi", "--url", "ws://127.0.0.1:1", "--worker", "127.0.0.1:2"], "--url"),
+    ],
+)
+def test_talk_bad_flags_are_usage_errors(args: list[str], words: str) -> None:
+    result = run("talk", *args)
+    assert result.returncode == 2
+    assert words in result.stderr
+
+
+def test_talk_input_that_is_not_a_wav(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.wav"
+    bogus.write_text("these are not samples")
+    result = run("talk", "--input", str(bogus))
+    assert result.returncode == 2
+    assert "not a 16-bit PCM WAV" in result.stderr

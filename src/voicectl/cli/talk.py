@@ -1,30 +1,52 @@
-"""``voicectl talk``: a duplex conversation from files, text or synthesized turns."""
+"""``voicectl talk``: a duplex conversation through the microphone and speaker, or from
+files, text or synthesized turns."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import wave
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import soxr
 import typer
+from rich.markup import escape
 
+from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES
 from voicectl.audio.wav import read_wav, write_wav
 from voicectl.cli.common import Exit, console, err_console, fail, print_json
 from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.orchestrator.server import Orchestrator
+from voicectl.talk.aec import EchoCanceller, MissingAudioExtra
 from voicectl.talk.client import Event, TalkClient
-from voicectl.talk.runner import TalkResult, run_talk, user_speech
+from voicectl.talk.devices import (
+    DeviceError,
+    DeviceName,
+    DeviceNotFound,
+    NoAudioDevice,
+    SoundDeviceDuplex,
+    check_devices,
+    list_devices,
+)
+from voicectl.talk.live import LiveStats, run_live
+from voicectl.talk.runner import TalkError, TalkResult, run_talk, user_speech
 
 HELP = """Talk to the agent: your turn goes in, its spoken reply comes back.
 
-With no --url an orchestrator and a worker run in this process on the default
-models (Piper voice, tiny.en ASR, echo LLM). Without an audio device, give the
-user's turn as a file (--input), as text to speak (--say) or as typed text (--text).
+With no --input/--say/--text, talk through the microphone and speaker (needs
+`pip install 'voicectl\\[audio]'`); echo cancellation keeps the agent from
+interrupting itself on laptop speakers (--no-aec to turn it off). Without an audio
+device, give the user's turn as a file (--input), as text to speak (--say) or as
+typed text (--text). With no --url an orchestrator and a worker run in this
+process on the default models (Piper voice, tiny.en ASR, echo LLM).
 
 Example: voicectl talk --say "What is the weather like today?" --output session.wav
 """
+FILE_MODES = '--input FILE.wav, --say "TEXT" or --text "TEXT"'
 
 
 def _printer(event: Event) -> None:
@@ -39,21 +61,132 @@ def _printer(event: Event) -> None:
         console.print(f"[red]error ({event.get('code')}):[/] {event.get('message')}")
 
 
+class _LivePrinter:
+    """Transcript lines as they come, and each reply's text when it ends."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.transcripts: list[str] = []
+        self.replies: list[str] = []
+        self._reply: list[str] = []
+
+    def __call__(self, event: Event) -> None:
+        if not self.quiet:
+            _printer(event)
+        kind = event.get("type")
+        if kind == "transcript.final" and event.get("text"):
+            self.transcripts.append(str(event["text"]))
+        elif kind == "reply.text":
+            self._reply.append(str(event["text"]))
+        elif kind in ("reply.done", "reply.stopped") and self._reply:
+            self.replies.append("".join(self._reply))
+            if not self.quiet:
+                console.print(f"[bold green]agent:[/] {escape(self.replies[-1])}")
+            self._reply = []
+
+
+@contextlib.asynccontextmanager
+async def _orchestrator(
+    url: str | None, worker: str | None, config: Path | None
+) -> AsyncIterator[str]:
+    """The orchestrator's ws:// URL: ``url``, or an embedded one run for the duration."""
+    if url is not None:
+        yield url
+        return
+    settings = replace(load_orchestrator_config(config), ws_port=0)
+    if worker:
+        settings = replace(settings, worker=worker)
+    orchestrator = Orchestrator(settings)
+    try:
+        with err_console.status("starting an embedded worker and orchestrator…"):
+            await orchestrator.start()
+        yield orchestrator.address
+    finally:
+        await orchestrator.stop()
+
+
+async def _live(
+    *, url: str | None, worker: str | None, config: Path | None, rate: int,
+    devices: tuple[DeviceName, DeviceName], aec: EchoCanceller | None, printer: _LivePrinter,
+) -> LiveStats:  # fmt: skip
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with (
+            _orchestrator(url, worker, config) as address,
+            TalkClient(address, input_sample_rate=rate, output_sample_rate=rate) as talk,
+        ):
+            device = SoundDeviceDuplex(rate, input_device=devices[0], output_device=devices[1])
+            echo = "echo cancellation on" if aec else "no echo cancellation"
+            err_console.print(f"[bold]listening[/] ({rate} Hz, {echo}); Ctrl-C to stop")
+            return await run_live(talk, device, aec=aec, stop=stop, on_event=printer)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _device(value: str | None) -> DeviceName:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _list_devices(json_out: bool) -> None:
+    try:
+        devices = list_devices()
+    except MissingAudioExtra as exc:
+        fail(escape(str(exc)), Exit.USAGE)
+    if json_out:
+        print_json([vars(d) for d in devices])
+        return
+    if not devices:
+        console.print(f"no audio devices found (PortAudio sees none); use {escape(FILE_MODES)}")
+    for d in devices:
+        marks = " ".join(m for m, on in (("default-in", d.default_input),
+                                         ("default-out", d.default_output)) if on)  # fmt: skip
+        console.print(f"{d.index:3d}  {escape(d.name)}  in={d.inputs} out={d.outputs} "
+                      f"{d.default_sample_rate:g} Hz {marks}")  # fmt: skip
+
+
+def _live_mode(
+    *, url: str | None, worker: str | None, config: Path | None, rate: int,
+    input_device: str | None, output_device: str | None, no_aec: bool, json_out: bool,
+) -> None:  # fmt: skip
+    devices = (_device(input_device), _device(output_device))
+    try:
+        check_devices(*devices)
+        aec = None if no_aec else EchoCanceller(rate)
+    except MissingAudioExtra as exc:
+        fail(escape(f"{exc}; or, without a microphone, give the user's turn with {FILE_MODES}"),
+             Exit.USAGE)  # fmt: skip
+    except NoAudioDevice as exc:
+        fail(escape(f"{exc}; without a microphone, give the user's turn with {FILE_MODES}"),
+             Exit.USAGE)  # fmt: skip
+    except DeviceNotFound as exc:
+        fail(f"{escape(str(exc))} (see voicectl talk --list-devices)", Exit.NOT_FOUND)
+    except ValueError as exc:  # a rate the echo canceller cannot split into 10 ms
+        fail(f"{exc}; or use --no-aec", Exit.USAGE)
+    printer = _LivePrinter(quiet=json_out)
+    try:
+        stats = asyncio.run(_live(url=url, worker=worker, config=config, rate=rate,
+                                  devices=devices, aec=aec, printer=printer))  # fmt: skip
+    except OrchestratorConfigError as exc:
+        fail(str(exc), Exit.USAGE)
+    except DeviceError as exc:
+        fail(escape(str(exc)), Exit.UNAVAILABLE)
+    except (OSError, ConnectionError) as exc:
+        fail(f"cannot reach the orchestrator: {exc}", Exit.UNAVAILABLE)
+    if json_out:
+        print_json({"transcripts": printer.transcripts, "replies": printer.replies,
+                    **vars(stats)})  # fmt: skip
+
+
 async def _talk(
     *, url: str | None, worker: str | None, config: Path | None, input_wav: Path | None,
     say: str | None, text: str | None, interrupt: str | None, interrupt_after: float,
     output: Path | None, rate: int, quiet: bool,
 ) -> TalkResult:  # fmt: skip
-    orchestrator: Orchestrator | None = None
-    if url is None:
-        settings = replace(load_orchestrator_config(config), ws_port=0)
-        if worker:
-            settings = replace(settings, worker=worker)
-        orchestrator = Orchestrator(settings)
-        with err_console.status("starting an embedded worker and orchestrator…"):
-            await orchestrator.start()
-        url = orchestrator.address
-    try:
+    async with _orchestrator(url, worker, config) as address:
         user_audio = None
         if input_wav is not None:
             audio, wav_rate = read_wav(input_wav)
@@ -63,7 +196,7 @@ async def _talk(
         elif say is not None:
             user_audio = await user_speech(say, rate)
         interrupt_audio = await user_speech(interrupt, rate) if interrupt else None
-        async with TalkClient(url, input_sample_rate=rate, output_sample_rate=rate) as talk:
+        async with TalkClient(address, input_sample_rate=rate, output_sample_rate=rate) as talk:
             result = await run_talk(
                 talk,
                 user_audio=user_audio,
@@ -72,9 +205,6 @@ async def _talk(
                 interrupt_after_s=interrupt_after,
                 on_event=None if quiet else _printer,
             )
-    finally:
-        if orchestrator is not None:
-            await orchestrator.stop()
     if output is not None:
         write_wav(output, result.output_samples, rate)
     return result
@@ -91,18 +221,42 @@ def talk_command(
     interrupt_after: float = typer.Option(1.0, help="Seconds into the reply to interrupt."),
     output: Path | None = typer.Option(None, "--output", "-o", help="WAV of what you'd hear."),
     rate: int = typer.Option(16000, help="Sample rate of both directions, Hz."),
+    input_device: str | None = typer.Option(
+        None, help="Microphone: index or name (see --list-devices); default: the system's."
+    ),
+    output_device: str | None = typer.Option(None, help="Speaker: index or name."),
+    list_audio_devices: bool = typer.Option(
+        False, "--list-devices", help="List the audio devices PortAudio sees and exit."
+    ),
+    no_aec: bool = typer.Option(False, "--no-aec", help="Live mode without echo cancellation."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     log_level: str = typer.Option("warning", help="debug, info, warning or error."),
 ) -> None:
     setup_logging(log_level)
+    if list_audio_devices:
+        _list_devices(json_out)
+        return
+    if rate not in SUPPORTED_SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
+        fail(f"--rate {rate} is not supported; use one of {rates}", Exit.USAGE)
+    if url is not None and (worker is not None or config is not None):
+        fail("--worker and --config configure the embedded orchestrator; "
+             "leave them out with --url", Exit.USAGE)  # fmt: skip
     if input_wav is None and say is None and text is None:
-        fail(
-            "no audio device mode in this build; give the user's turn with --input FILE.wav, "
-            '--say "TEXT" or --text "TEXT"',
-            Exit.USAGE,
-        )
-    if input_wav is not None and not input_wav.is_file():
-        fail(f"--input {input_wav} does not exist", Exit.USAGE)
+        if output is not None or interrupt is not None:
+            fail(f"--output and --interrupt need a scripted turn: {FILE_MODES}", Exit.USAGE)
+        _live_mode(
+            url=url, worker=worker, config=config, rate=rate, input_device=input_device,
+            output_device=output_device, no_aec=no_aec, json_out=json_out,
+        )  # fmt: skip
+        return
+    if input_wav is not None:
+        if not input_wav.is_file():
+            fail(f"--input {input_wav} does not exist", Exit.USAGE)
+        try:
+            read_wav(input_wav)
+        except (ValueError, EOFError, wave.Error) as exc:
+            fail(f"--input {input_wav} is not a 16-bit PCM WAV file: {exc}", Exit.USAGE)
     try:
         result = asyncio.run(_talk(
             url=url, worker=worker, config=config, input_wav=input_wav, say=say, text=text,
@@ -113,7 +267,7 @@ def talk_command(
         fail(str(exc), Exit.USAGE)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the orchestrator: {exc}", Exit.UNAVAILABLE)
-    except TimeoutError as exc:
+    except (TimeoutError, TalkError) as exc:
         fail(str(exc), Exit.FAILURE)
     summary = {
         "transcripts": result.transcripts, "replies": result.replies, "events": result.events,
