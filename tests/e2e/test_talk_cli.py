@@ -97,3 +97,30 @@ def test_talk_input_that_is_not_a_wav(tmp_path: Path) -> None:
     result = run("talk", "--input", str(bogus))
     assert result.returncode == 2
     assert "not a 16-bit PCM WAV" in result.stderr
+
+
+def test_talk_replays_a_scenario_with_noise_and_barge_in(tmp_path: Path) -> None:
+    """configs/scenarios/bargein.yaml: a turn, a noise burst over the reply (pause, resume),
+    then speech over the reply (pause, stop, new turn). The mock voice keeps timing stable."""
+    config = tmp_path / "orchestrator.yaml"
+    config.write_text("orchestrator:\n  model_id: mock:sine\n")
+    scenario = Path(__file__).parents[2] / "configs" / "scenarios" / "bargein.yaml"
+    result = run("talk", "--scenario", str(scenario), "--config", str(config), "--json",
+                 timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    events = summary["events"]
+    assert events["reply.paused"] >= 2
+    assert events["reply.resumed"] >= 1
+    assert events["reply.stopped"] >= 1
+    transcripts = " ".join(summary["transcripts"]).lower()
+    assert "lighthouse" in transcripts
+    assert "wait" in transcripts
+
+
+def test_talk_bad_scenario_names_the_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("events:\n  - {at: soon, say: hi}\n")
+    result = run("talk", "--scenario", str(bad))
+    assert result.returncode == 2
+    assert "events[0]" in result.stderr

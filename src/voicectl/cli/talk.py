@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES
 from voicectl.audio.wav import read_wav, write_wav
+from voicectl.bench.scenario import Scenario, ScenarioError, load_scenario, render
 from voicectl.cli.common import Exit, console, err_console, fail, print_json
 from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
@@ -46,7 +47,7 @@ process on the default models (Piper voice, tiny.en ASR, echo LLM).
 
 Example: voicectl talk --say "What is the weather like today?" --output session.wav
 """
-FILE_MODES = '--input FILE.wav, --say "TEXT" or --text "TEXT"'
+FILE_MODES = '--input FILE.wav, --scenario FILE.yaml, --say "TEXT" or --text "TEXT"'
 
 
 def _printer(event: Event) -> None:
@@ -184,7 +185,7 @@ def _live_mode(
 async def _talk(
     *, url: str | None, worker: str | None, config: Path | None, input_wav: Path | None,
     say: str | None, text: str | None, interrupt: str | None, interrupt_after: float,
-    output: Path | None, rate: int, quiet: bool,
+    output: Path | None, rate: int, quiet: bool, scenario: Scenario | None = None,
 ) -> TalkResult:  # fmt: skip
     async with _orchestrator(url, worker, config) as address:
         user_audio = None
@@ -192,6 +193,11 @@ async def _talk(
             audio, wav_rate = read_wav(input_wav)
             if wav_rate != rate:
                 audio = soxr.resample(audio, wav_rate, rate).astype("int16")
+            user_audio = audio
+        elif scenario is not None:
+            audio = await asyncio.to_thread(render, scenario)
+            if scenario.sample_rate != rate:
+                audio = soxr.resample(audio, scenario.sample_rate, rate).astype("int16")
             user_audio = audio
         elif say is not None:
             user_audio = await user_speech(say, rate)
@@ -216,6 +222,9 @@ def talk_command(
     config: Path | None = typer.Option(None, "--config", "-c", help="orchestrator.yaml"),
     input_wav: Path | None = typer.Option(None, "--input", "-i", help="WAV of the user's side."),
     say: str | None = typer.Option(None, help="Speak this as the user's turn."),
+    scenario_file: Path | None = typer.Option(
+        None, "--scenario", help="Scenario YAML: timed user turns and noise (espeak-ng)."
+    ),
     text: str | None = typer.Option(None, help="Type this as the user's turn."),
     interrupt: str | None = typer.Option(None, help="Speak this over the reply (barge-in)."),
     interrupt_after: float = typer.Option(1.0, help="Seconds into the reply to interrupt."),
@@ -242,7 +251,13 @@ def talk_command(
     if url is not None and (worker is not None or config is not None):
         fail("--worker and --config configure the embedded orchestrator; "
              "leave them out with --url", Exit.USAGE)  # fmt: skip
-    if input_wav is None and say is None and text is None:
+    scenario = None
+    if scenario_file is not None:
+        try:
+            scenario = load_scenario(scenario_file)
+        except ScenarioError as exc:
+            fail(str(exc), Exit.USAGE)
+    if input_wav is None and say is None and text is None and scenario is None:
         if output is not None or interrupt is not None:
             fail(f"--output and --interrupt need a scripted turn: {FILE_MODES}", Exit.USAGE)
         _live_mode(
@@ -261,7 +276,7 @@ def talk_command(
         result = asyncio.run(_talk(
             url=url, worker=worker, config=config, input_wav=input_wav, say=say, text=text,
             interrupt=interrupt, interrupt_after=interrupt_after, output=output, rate=rate,
-            quiet=json_out,
+            quiet=json_out, scenario=scenario,
         ))  # fmt: skip
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)
