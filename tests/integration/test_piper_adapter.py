@@ -211,3 +211,13 @@ async def test_unload_releases_the_model() -> None:
     adapter.unload()
     with pytest.raises(RuntimeError, match="unloaded"):
         await synth(adapter, "Hi.")
+
+
+def test_threads_param_is_validated_and_used() -> None:
+    from dataclasses import replace
+
+    single = PiperAdapter.load(replace(JOE, params={**JOE.params, "threads": 1}))
+    assert single.native_sample_rate == 22050
+    single.unload()
+    with pytest.raises(ValueError, match="'threads'"):
+        PiperAdapter.load(replace(JOE, params={**JOE.params, "threads": "many"}))

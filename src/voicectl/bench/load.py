@@ -30,6 +30,8 @@ from voicectl.bench.stats import Summary
 from voicectl.talk.client import TalkClient
 
 TURN = "Give me a short answer about the weather tomorrow morning."
+STAGGER_S = 2.0
+THINK_S = (0.3, 1.2)
 
 
 @dataclass
