@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -30,6 +31,7 @@ from voicectl.worker.adapters.base import (
     TTSAdapter,
 )
 from voicectl.worker.errors import RequestError
+from voicectl.worker.scheduler import inference_deadline
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +187,16 @@ class SynthesisSession:
             options=self.params.options,
             cancel=self._cancel,
         )
+        started = time.monotonic()
+        frame_s = self._frame_samples / self.params.sample_rate
         try:
+            # Earliest deadline first: the next chunk is needed when the client will have
+            # played everything generated so far.
+            inference_deadline.set(started)
             async for chunk in stream:
                 for pcm in self._framer.push(chunk):
                     await self._put(pcm, final=False)
+                inference_deadline.set(started + self.frames_generated * frame_s)
             tail = self._framer.flush()
             # The final frame always exists (silence if the audio ended on a frame
             # boundary), so "final" never depends on timing.

@@ -19,6 +19,8 @@ from typing import ClassVar, Self, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from voicectl.worker.scheduler import inference_deadline, shared_executor
+
 T = TypeVar("T")
 
 
@@ -81,8 +83,16 @@ class SynthesisCancelled(Exception):
 
 
 async def run_blocking(func: Callable[[], T]) -> T:
-    """Run blocking inference in the default thread pool, keeping the event loop free."""
-    return await asyncio.get_running_loop().run_in_executor(None, func)
+    """Run blocking inference off the event loop.
+
+    Inside a stream (the session sets ``inference_deadline``) jobs are scheduled
+    earliest-deadline-first across streams; elsewhere (loads, warmup) they use the
+    default thread pool.
+    """
+    deadline = inference_deadline.get()
+    if deadline is None:
+        return await asyncio.get_running_loop().run_in_executor(None, func)
+    return await asyncio.wrap_future(shared_executor().submit(func, deadline))
 
 
 class TTSAdapter(abc.ABC):

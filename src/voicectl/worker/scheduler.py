@@ -1,0 +1,82 @@
+"""Earliest-deadline-first scheduling of blocking inference across streams.
+
+Every stream needs its next chunk of audio by a deadline: the moment its client
+will have played everything generated so far (stream start + audio generated).
+When more streams want inference than there are cores, running the most urgent
+job first is what keeps streams from running dry; a FIFO thread pool instead
+makes a stream that is about to underrun wait behind streams with seconds of
+audio in hand. Sessions set the deadline in a context variable before each
+step of the adapter; ``run_blocking`` hands the job to this executor.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+inference_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "inference_deadline", default=None
+)
+
+
+class DeadlineExecutor:
+    """A fixed pool of threads that always runs the queued job with the earliest deadline."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self._queue: list[tuple[float, int, Callable[[], Any], Future[Any]]] = []
+        self._order = itertools.count()
+        self._ready = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"voicectl-infer-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, func: Callable[[], T], deadline: float) -> Future[T]:
+        future: Future[T] = Future()
+        with self._ready:
+            heapq.heappush(self._queue, (deadline, next(self._order), func, future))
+            self._ready.notify()
+        return future
+
+    @property
+    def queued(self) -> int:
+        with self._ready:
+            return len(self._queue)
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue:
+                    self._ready.wait()
+                _, _, func, future = heapq.heappop(self._queue)
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(func())
+            except BaseException as exc:  # handed to the awaiting coroutine
+                future.set_exception(exc)
+
+
+_executor: DeadlineExecutor | None = None
+_lock = threading.Lock()
+
+
+def shared_executor() -> DeadlineExecutor:
+    """The process-wide inference pool: one thread per core."""
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = DeadlineExecutor(os.cpu_count() or 2)
+        return _executor

@@ -1,0 +1,64 @@
+"""Earliest-deadline-first inference: the most urgent stream's job runs first."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from voicectl.worker.adapters.base import run_blocking
+from voicectl.worker.scheduler import DeadlineExecutor, inference_deadline, shared_executor
+
+
+def test_saturated_pool_runs_earliest_deadline_first() -> None:
+    pool = DeadlineExecutor(1)
+    gate, busy = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def block() -> None:
+        busy.set()
+        gate.wait()
+
+    blocker = pool.submit(block, deadline=0.0)
+    assert busy.wait(timeout=5)  # the only worker is now occupied
+    futures = [
+        pool.submit(lambda name=name: order.append(name), deadline=deadline)  # type: ignore[misc]
+        for name, deadline in (("later", 3.0), ("urgent", 1.0), ("soon", 2.0))
+    ]
+    assert pool.queued == 3
+    gate.set()
+    blocker.result(timeout=5)
+    for future in futures:
+        future.result(timeout=5)
+    assert order == ["urgent", "soon", "later"]
+
+
+def test_errors_reach_the_caller() -> None:
+    pool = DeadlineExecutor(1)
+
+    def boom() -> None:
+        raise RuntimeError("model broke")
+
+    with pytest.raises(RuntimeError, match="model broke"):
+        pool.submit(boom, deadline=0.0).result(timeout=5)
+    assert pool.submit(lambda: 42, deadline=0.0).result(timeout=5) == 42
+
+
+async def test_run_blocking_uses_the_pool_only_inside_a_stream() -> None:
+    def thread_name() -> str:
+        return threading.current_thread().name
+
+    assert not (await run_blocking(thread_name)).startswith("voicectl-infer")
+
+    async def in_stream() -> str:
+        inference_deadline.set(asyncio.get_running_loop().time())
+        return await run_blocking(thread_name)
+
+    assert (await asyncio.create_task(in_stream())).startswith("voicectl-infer")
+    assert shared_executor() is shared_executor()
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        DeadlineExecutor(0)
