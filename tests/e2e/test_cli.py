@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import wave
 from collections.abc import Iterator
@@ -56,10 +57,12 @@ def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 60) -
 @pytest.fixture(scope="module")
 def worker_process() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
+    # Logs go to a file: a pipe nobody reads would fill up and block the worker.
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the worker
     proc = subprocess.Popen(
         [*VOICECTL, "worker", "--port", str(port), "--default-model", "mock:sine"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
         text=True,
         env=ENV,
     )

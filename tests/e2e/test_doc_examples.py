@@ -51,7 +51,7 @@ def docs_worker() -> Iterator[int]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "voicectl", "worker", "--port", str(port)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
         env=ENV,
     )

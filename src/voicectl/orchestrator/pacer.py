@@ -123,6 +123,8 @@ class Pacer:
                 continue
             if not self._paused and self._input_done and not self._queue:
                 await self._wait_for_playout()
+                if self._paused or self._queue:
+                    continue  # a barge-in during the last frames took audio back
                 self.finished.set()
                 return
             self._wakeup.clear()

@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import OrchestratorMetrics
 from voicectl.orchestrator import fsm
 from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
@@ -80,6 +81,7 @@ class Session:
         self._onset_at = 0.0
         self._silent_run = 0
         self._utterance_generation = 0
+        self._closing = False
         self._timers: list[asyncio.TimerHandle] = []
 
     # -------------------------------------------------------------------- run
@@ -100,15 +102,16 @@ class Session:
             await self.close()
 
     async def close(self) -> None:
+        self._closing = True  # from here on no event starts anything new
         for timer in self._timers:
             timer.cancel()
-        await self._cleanup_reply(*self._detach_reply())
-        self._transcriber.cancel()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self._cleanup_reply(*self._detach_reply())
+        self._transcriber.cancel()
 
     # ------------------------------------------------------------------ input
 
@@ -166,6 +169,8 @@ class Session:
 
     def dispatch(self, event: fsm.Event) -> None:
         """Step the FSM and carry out its actions (synchronously where it matters)."""
+        if self._closing:
+            return
         before = self.state.phase
         self.state, actions = fsm.step(self.state, event, self._fsm_config)
         if before is fsm.Phase.BARGED_IN and self.state.phase is fsm.Phase.USER_SPEAKING:
@@ -218,6 +223,8 @@ class Session:
         text = await self._transcriber.finish()
         if generation != self._utterance_generation:
             return  # a typed turn or a new utterance superseded this one meanwhile
+        if not text.strip():
+            self._speech_ended_at = None  # no reply follows: nothing to time
         if self._speech_ended_at is not None:
             self.prometheus.asr.observe(time.perf_counter() - self._speech_ended_at)
         self.transport.send_event({"type": "transcript.final", "text": text})
@@ -267,6 +274,7 @@ class Session:
             raise
 
     async def _run_reply(self, reply_id: int, text: str, pacer: Pacer) -> None:
+        set_log_context(request_id=self._worker_session)  # one id per reply, as the worker sees
         spoken: list[str] = []
         llm_errors: list[LLMError] = []
         request = SynthesisRequest(
@@ -309,6 +317,11 @@ class Session:
                 self._fail(reply_id, f"tts worker {target}: {exc.code().name}: {exc.details()}")
             elif isinstance(exc, NoWorkerAvailable):
                 self._fail(reply_id, f"tts: {exc}")
+            else:
+                self._fail(reply_id, "tts: the synthesis stream was cancelled")
+        except Exception as exc:  # anything else ends the reply, never the session
+            log.exception("session %s reply %d crashed", self.settings.session_id, reply_id)
+            self._fail(reply_id, f"reply failed: {type(exc).__name__}: {exc}")
 
     def _on_failover(self, event: FailoverEvent) -> None:
         self.transport.send_event({

@@ -330,8 +330,7 @@ class RoutedStream:
         try:
             while True:
                 try:
-                    async with asyncio.timeout(timeout):
-                        frame = await anext(frames)
+                    frame = await self._next_frame(frames, timeout)
                 except StopAsyncIteration:
                     self._reason = "stream ended without a final frame"
                     return
@@ -361,6 +360,23 @@ class RoutedStream:
                 del synth.inflight[worker.worker_id]
             call.cancel()
             self._call = None
+
+    async def _next_frame(
+        self, frames: AsyncIterator[pb.AudioFrame], timeout: float | None
+    ) -> pb.AudioFrame:
+        """The next frame; TimeoutError after ``timeout`` s without one, not counting time
+        spent paused (a paused worker sends nothing, and that is not a failure)."""
+        pending = asyncio.ensure_future(anext(frames))
+        try:
+            while True:
+                done, _ = await asyncio.wait({pending}, timeout=timeout)
+                if done:
+                    return pending.result()
+                if self._playing.is_set():
+                    raise TimeoutError
+        finally:
+            if not pending.done():
+                pending.cancel()
 
     def _continue(self, frame: pb.AudioFrame) -> pb.AudioFrame | None:
         """Drop samples already delivered; renumber what is new."""

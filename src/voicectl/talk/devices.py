@@ -54,6 +54,10 @@ class DuplexDevice(Protocol):
         """Speaker-to-microphone delay estimate, a hint for the echo canceller."""
         ...
 
+    mic_filter: Callable[[bytes], bytes] | None
+    """Runs on the audio thread on each microphone frame, right after the speaker frame of
+    the same callback was taken: where echo cancellation belongs (it needs both in step)."""
+
     def start(self, on_mic_frame: MicSink, next_speaker_frame: SpeakerSource) -> None:
         """Begin; ``on_mic_frame`` runs on the event loop, ``next_speaker_frame`` on the
         audio thread. Call from inside the running event loop."""
@@ -131,6 +135,7 @@ class _CallbackDuplex:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_mic: MicSink = lambda _frame: None
         self._next_speaker: SpeakerSource = lambda: self._silence
+        self.mic_filter: Callable[[bytes], bytes] | None = None
         self.status_errors = 0  # PortAudio over/underflow reports
 
     @property
@@ -156,6 +161,8 @@ class _CallbackDuplex:
         outdata[:] = played
         mic = bytes(indata)
         loop = self._loop
+        if self.mic_filter is not None and len(mic) == self._frame_bytes:
+            mic = self.mic_filter(mic)
         if loop is not None and len(mic) == self._frame_bytes:
             with contextlib.suppress(RuntimeError):  # the loop closed: shutting down
                 loop.call_soon_threadsafe(self._on_mic, mic)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,13 +82,12 @@ async def run_live(
     talk.on_event = on_event
     stats = LiveStats()
     silence = bytes(device.frame_bytes)
-    far_end: deque[bytes] = deque()  # appended on the audio thread, drained on the loop
     mic: asyncio.Queue[bytes] = asyncio.Queue()
 
     def next_speaker_frame() -> bytes:
         frame = speaker.pop_frame() or silence
         if aec is not None:
-            far_end.append(frame)
+            aec.process_far_end(frame)  # audio thread, in step with the mic frame below
         return frame
 
     def on_mic_frame(frame: bytes) -> None:
@@ -100,16 +98,12 @@ async def run_live(
 
     async def send_mic() -> None:
         while True:
-            frame = await mic.get()
-            if aec is not None:
-                # Far-end frames of this callback and any before it; later ones pair with
-                # the microphone frames still queued.
-                while len(far_end) > mic.qsize():
-                    aec.process_far_end(far_end.popleft())
-                frame = aec.process_near_end(frame)
+            frame = await mic.get()  # already echo-cancelled on the audio thread
             stats.mic_frames += 1
             await talk.send_audio(frame)
 
+    if aec is not None:
+        device.mic_filter = aec.process_near_end
     device.start(on_mic_frame, next_speaker_frame)
     if aec is not None and device.latency_ms:
         aec.set_delay_ms(device.latency_ms)

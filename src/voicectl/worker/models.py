@@ -295,7 +295,11 @@ class ModelManager:
             adapter = await run_blocking(lambda: adapter_cls.load(entry.spec))
             loaded = time.perf_counter()
             if self.limits.warmup:
-                await warmup(adapter)
+                try:
+                    await warmup(adapter)
+                except Exception:
+                    await run_blocking(adapter.unload)  # a model that cannot speak is freed
+                    raise
         except Exception as exc:
             entry.state = ModelState.FAILED
             entry.error = (

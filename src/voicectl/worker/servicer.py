@@ -10,8 +10,9 @@ import asyncio
 import logging
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -139,7 +140,9 @@ class TTSService:
                     "use a unique id per Synthesize call",
                 )
             session_id = params.session_id
-            set_log_context(session_id=session_id, model_id=model_id)
+            set_log_context(
+                session_id=session_id, model_id=model_id, request_id=uuid.uuid4().hex[:12]
+            )
             async with self.manager.acquire(model_id) as adapter:
                 session = SynthesisSession(params=params, adapter=adapter)
                 self.sessions.attach(session)
@@ -150,18 +153,19 @@ class TTSService:
                 started = time.perf_counter()
                 self.observer.stream_started(model_id)
                 try:
-                    async for frame in session.frames():
-                        if frame.sequence == 0:
-                            self.observer.first_frame(model_id, time.perf_counter() - started)
-                        yield pb.AudioFrame(
-                            session_id=session_id,
-                            sequence=frame.sequence,
-                            sample_offset=frame.sample_offset,
-                            sample_rate=params.sample_rate,
-                            pcm=frame.pcm,
-                            final=frame.final,
-                            end_reason=_end_reason(frame.end_reason),
-                        )
+                    async with aclosing(session.frames()) as frames:
+                        async for frame in frames:
+                            if frame.sequence == 0:
+                                self.observer.first_frame(model_id, time.perf_counter() - started)
+                            yield pb.AudioFrame(
+                                session_id=session_id,
+                                sequence=frame.sequence,
+                                sample_offset=frame.sample_offset,
+                                sample_rate=params.sample_rate,
+                                pcm=frame.pcm,
+                                final=frame.final,
+                                end_reason=_end_reason(frame.end_reason),
+                            )
                 finally:
                     reader.cancel()
                     with suppress(asyncio.CancelledError):
@@ -340,6 +344,7 @@ def _unary(
     method: Callable[[Req, grpc.aio.ServicerContext[object, object]], Awaitable[Resp]],
 ) -> Callable[[Req, grpc.aio.ServicerContext[object, object]], Awaitable[Resp]]:
     async def handler(request: Req, context: grpc.aio.ServicerContext[object, object]) -> Resp:
+        set_log_context(request_id=uuid.uuid4().hex[:12])
         try:
             return await method(request, context)
         except RequestError as exc:

@@ -15,7 +15,7 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -134,7 +134,7 @@ class SynthesisSession:
 
     # ------------------------------------------------------------------ output
 
-    async def frames(self) -> AsyncIterator[OutFrame]:
+    async def frames(self) -> AsyncGenerator[OutFrame, None]:
         """Emit frames until the text is spoken, STOP arrives, or the stream fails."""
         self._producer = asyncio.create_task(self._produce(), name=f"produce:{self.session_id}")
         try:

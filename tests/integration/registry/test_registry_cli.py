@@ -199,3 +199,9 @@ def _wait_registered(ports: dict[str, str]) -> None:
         assert time.monotonic() < deadline, "the two workers did not register"
         time.sleep(0.1)
     client.close()
+
+
+def test_readme_shows_the_same_two_worker_setup() -> None:
+    """The README's scale-out block is the one this module runs (docs/registry.md)."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    assert "\n".join(setup_commands()) in readme
