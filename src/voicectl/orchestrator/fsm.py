@@ -232,8 +232,3 @@ def step(state: State, event: Event, config: FsmConfig) -> tuple[State, list[Act
     if isinstance(event, ConfirmTimeout) and event.token == state.confirm_token:
         return at(state, phase=Phase.USER_SPEAKING), [StopReply(), Notify("reply.stopped")]
     return state, []
-
-
-def sends_audio(phase: Phase) -> bool:
-    """Whether reply audio may go to the client in this phase."""
-    return phase in (Phase.THINKING, Phase.SPEAKING)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -82,6 +82,7 @@ class Session:
         self._silent_run = 0
         self._utterance_generation = 0
         self._closing = False
+        self._control_task: asyncio.Future[None] | None = None
         self._timers: list[asyncio.TimerHandle] = []
 
     # -------------------------------------------------------------------- run
@@ -362,7 +363,7 @@ class Session:
         record = self.metrics.barge_ins[-1]
         self.prometheus.barge_in.observe(record.paused_at - record.onset_frame_at)
         if self._stream is not None:
-            self._spawn(self._stream.pause())
+            self._send_control(self._stream.pause)
 
     def _resume_reply(self) -> None:
         self.prometheus.barge_ins.labels("resumed").inc()
@@ -370,7 +371,21 @@ class Session:
             return
         self._pacer.resume()
         if self._stream is not None:
-            self._spawn(self._stream.resume())
+            self._send_control(self._stream.resume)
+
+    def _send_control(self, command: Callable[[], Awaitable[None]]) -> None:
+        """PAUSE/RESUME reach the worker in the order the FSM issued them."""
+        previous = self._control_task
+
+        async def ordered() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await previous
+            await command()
+
+        self._control_task = asyncio.ensure_future(ordered())
+        self._tasks.add(self._control_task)
+        self._control_task.add_done_callback(self._tasks.discard)
 
     def _detach_reply(self) -> tuple[asyncio.Task[None] | None, Pacer | None]:
         """Forget the current reply at once (its late events become stale)."""

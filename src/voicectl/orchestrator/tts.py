@@ -8,8 +8,8 @@ through ``on_failover`` (it tells the client), not through an exception.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from contextlib import suppress
 from typing import Protocol
 
 import grpc
@@ -17,6 +17,9 @@ import grpc
 from voicectl.registry.failover import FailoverEvent, RoutedSynthesizer
 from voicectl.rpc.client import SynthesisRequest, TTSClient
 from voicectl.rpc.v1 import tts_pb2 as pb
+
+CONTROL_RETRIES = 50
+CONTROL_RETRY_S = 0.02
 
 
 class ReplyStream(Protocol):
@@ -53,12 +56,22 @@ class DirectReply:
         return self._call.__aiter__()
 
     async def pause(self) -> None:
-        with suppress(grpc.aio.AioRpcError):
-            await self._client.pause(self._session_id)
+        await self._control(pb.PAUSE)
 
     async def resume(self) -> None:
-        with suppress(grpc.aio.AioRpcError):
-            await self._client.resume(self._session_id)
+        await self._control(pb.RESUME)
+
+    async def _control(self, command: pb.ControlCommand.ValueType) -> None:
+        """Best effort, retried while the worker still attaches the session (UNAVAILABLE);
+        NOT_FOUND means the stream already ended, which is fine."""
+        for _ in range(CONTROL_RETRIES):
+            try:
+                await self._client.control(self._session_id, command)
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    return
+            await asyncio.sleep(CONTROL_RETRY_S)
 
     async def stop(self) -> None:
         self._call.cancel()  # the worker frees the session when the call goes away
