@@ -77,3 +77,29 @@ async def test_orchestrator_metrics_after_a_reply_and_a_barge_in(
     assert total(samples, "voicectl_orchestrator_frames_sent_total") > 50
     assert total(samples, "voicectl_orchestrator_llm_first_token_seconds_count") == 1
     assert samples["voicectl_orchestrator_sessions_active"][()] == 1
+
+
+def test_grafana_dashboard_uses_only_metrics_that_exist() -> None:
+    """docs/grafana-dashboard.json parses and every metric it queries is exported."""
+    import json
+    import re
+    from pathlib import Path
+
+    from voicectl.observability.metrics import OrchestratorMetrics, WorkerMetrics
+
+    worker = WorkerMetrics()
+    worker.watch(sessions=lambda: (0, 0), models=lambda: [("mock:sine", True, 1)])
+    exported = {
+        family.name + suffix
+        for registry in (worker.registry, OrchestratorMetrics().registry)
+        for family in registry.collect()
+        for suffix in ("", "_total", "_bucket", "_count", "_sum")
+    }
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text()
+    )
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"voicectl_[a-z_]+", e)}
+    assert len(used) >= 12
+    missing = used - exported
+    assert not missing, f"dashboard queries unknown metrics: {sorted(missing)}"
