@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -75,7 +76,8 @@ class Session:
         self._stream: ReplyStream | None = None
         self._reply_count = 0
         self._worker_session = ""
-        self._speech_frame_times: list[float] = []  # arrival times of recent input frames
+        # Arrival times of the last input frames: the onset's first frame is a few back.
+        self._speech_frame_times: deque[float] = deque(maxlen=64)
         self._speech_ended_at: float | None = None
         self._partial_running = False
         self._onset_at = 0.0
@@ -122,7 +124,6 @@ class Session:
             in_speech = self._vad.in_speech
             self._transcriber.push(frame, in_speech=in_speech)
             self._speech_frame_times.append(arrived)
-            del self._speech_frame_times[:-64]
             event = self._vad.process(frame)
             self._track_tentative_end()
             if event is VadEvent.SPEECH_START:
@@ -131,7 +132,12 @@ class Session:
             elif event is VadEvent.SPEECH_END:
                 self._speech_ended_at = arrived
                 self.dispatch(fsm.SpeechEnded())
-            if self._vad.in_speech and self.state.phase is fsm.Phase.USER_SPEAKING:
+            if (
+                self._vad.in_speech
+                and self.state.phase is fsm.Phase.USER_SPEAKING
+                and not self._partial_running
+            ):
+                self._partial_running = True  # one partial at a time, no task per frame
                 self._spawn(self._partial())
 
     def _track_tentative_end(self) -> None:
@@ -155,9 +161,6 @@ class Session:
         return self.policy.thresholds[self.state.phase]
 
     async def _partial(self) -> None:
-        if self._partial_running:
-            return
-        self._partial_running = True
         try:
             text = await self._transcriber.maybe_partial()
             if text:
