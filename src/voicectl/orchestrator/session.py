@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import grpc
@@ -25,8 +25,9 @@ from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
 from voicectl.orchestrator.llm import Conversation, LLMBridge, LLMError
 from voicectl.orchestrator.pacer import Pacer
 from voicectl.orchestrator.policy import BargeInRecord, SessionMetrics, SessionPolicy, VadThresholds
+from voicectl.orchestrator.reply import Reply
 from voicectl.orchestrator.transport import AudioIn, BadInput, SessionSettings, TextIn, Transport
-from voicectl.orchestrator.tts import ReplyStream, TTSBackend
+from voicectl.orchestrator.tts import TTSBackend
 from voicectl.orchestrator.vad import InputResampler, VadEvent, VoiceActivityDetector
 from voicectl.registry.failover import FailoverEvent, NoWorkerAvailable
 from voicectl.rpc.client import SynthesisRequest
@@ -71,11 +72,8 @@ class Session:
             engine=asr, partial_interval_ms=policy.partial_interval_ms
         )
         self._tasks: set[asyncio.Task[None]] = set()
-        self._reply: asyncio.Task[None] | None = None
-        self._pacer: Pacer | None = None
-        self._stream: ReplyStream | None = None
+        self._reply: Reply | None = None  # the reply in flight, if any
         self._reply_count = 0
-        self._worker_session = ""
         # Arrival times of the last input frames: the onset's first frame is a few back.
         self._speech_frame_times: deque[float] = deque(maxlen=64)
         self._speech_ended_at: float | None = None
@@ -84,7 +82,6 @@ class Session:
         self._silent_run = 0
         self._utterance_generation = 0
         self._closing = False
-        self._control_task: asyncio.Future[None] | None = None
         self._timers: list[asyncio.TimerHandle] = []
 
     # -------------------------------------------------------------------- run
@@ -113,7 +110,7 @@ class Session:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self._cleanup_reply(*self._detach_reply())
+        await self._cleanup_reply(self._detach_reply())
         self._transcriber.cancel()
 
     # ------------------------------------------------------------------ input
@@ -192,14 +189,14 @@ class Session:
             self._pause_reply()
         elif isinstance(action, fsm.ClearPlayback):
             clear: dict[str, object] = {"type": "clear"}
-            if self._pacer is not None:
+            if self._reply is not None:
                 # Keep this many frames of the current reply; RESUME re-sends from there.
-                clear["played_frames"] = self._pacer.delivered_frames
+                clear["played_frames"] = self._reply.pacer.delivered_frames
             self.transport.send_event(clear)
         elif isinstance(action, fsm.ResumeReply):
             self._resume_reply()
         elif isinstance(action, fsm.StopReply):
-            self._spawn(self._cleanup_reply(*self._detach_reply()))
+            self._spawn(self._cleanup_reply(self._detach_reply()))
         elif isinstance(action, fsm.StartReply):
             self._start_reply(action.text)
         elif isinstance(action, fsm.StartUtterance):
@@ -237,21 +234,23 @@ class Session:
     # ------------------------------------------------------------------ reply
 
     def _start_reply(self, text: str) -> None:
-        if self._reply is not None or self._pacer is not None:
-            self._spawn(self._cleanup_reply(*self._detach_reply()))  # one reply at a time
+        if self._reply is not None:
+            self._spawn(self._cleanup_reply(self._detach_reply()))  # one reply at a time
         self._reply_count += 1
-        reply_id = self._reply_count
-        self._worker_session = f"{self.settings.session_id}.r{reply_id}"
-        pacer = Pacer(
-            send=self.transport.send_audio,
-            lookahead_frames=self.policy.pacer_lookahead_frames,
-            on_first_frame=lambda: self._on_first_frame(reply_id),
+        reply = Reply(
+            reply_id=self._reply_count,
+            worker_session=f"{self.settings.session_id}.r{self._reply_count}",
+            pacer=Pacer(
+                send=self.transport.send_audio,
+                lookahead_frames=self.policy.pacer_lookahead_frames,
+                on_first_frame=lambda: self._on_first_frame(reply),
+            ),
         )
-        self._pacer = pacer
-        self._reply = asyncio.create_task(self._run_reply(reply_id, text, pacer))
+        self._reply = reply
+        reply.task = asyncio.create_task(self._run_reply(reply, text))
 
-    def _on_first_frame(self, reply_id: int) -> None:
-        if reply_id != self._reply_count:
+    def _on_first_frame(self, reply: Reply) -> None:
+        if reply is not self._reply:
             return
         if self._speech_ended_at is not None:
             self.metrics.voice_to_voice.append(time.perf_counter() - self._speech_ended_at)
@@ -277,12 +276,13 @@ class Session:
             llm_errors.append(exc)
             raise
 
-    async def _run_reply(self, reply_id: int, text: str, pacer: Pacer) -> None:
-        set_log_context(request_id=self._worker_session)  # one id per reply, as the worker sees
+    async def _run_reply(self, reply: Reply, text: str) -> None:
+        set_log_context(request_id=reply.worker_session)  # one id per reply, as the worker sees
+        pacer = reply.pacer
         spoken: list[str] = []
         llm_errors: list[LLMError] = []
         request = SynthesisRequest(
-            session_id=self._worker_session,
+            session_id=reply.worker_session,
             model_id=self.settings.model_id,
             voice=self.settings.voice,
             sample_rate=self.settings.output_sample_rate,
@@ -295,7 +295,7 @@ class Session:
                 session_key=self.settings.session_id,
                 on_failover=self._on_failover,
             )
-            self._stream = stream
+            reply.stream = stream
             async for frame in stream:
                 if not (frame.final and frame.end_reason == pb.END_REASON_STOPPED):
                     pacer.push(frame.pcm)
@@ -306,7 +306,7 @@ class Session:
             self.conversation.add_assistant("".join(spoken))
             self._collect_pacer(pacer)
             self.transport.send_event({"type": "reply.done"})
-            if reply_id == self._reply_count:
+            if reply is self._reply:
                 self.dispatch(fsm.ReplyFinished())
         except (asyncio.CancelledError, grpc.aio.AioRpcError, NoWorkerAvailable, LLMError) as exc:
             task = asyncio.current_task()
@@ -315,17 +315,17 @@ class Session:
                     self.conversation.add_assistant("".join(spoken))
                 raise  # the reply itself was stopped
             if llm_errors:
-                self._fail(reply_id, f"llm: {llm_errors[0]}")
+                self._fail(reply, f"llm: {llm_errors[0]}")
             elif isinstance(exc, grpc.aio.AioRpcError):
                 target = self.tts.target
-                self._fail(reply_id, f"tts worker {target}: {exc.code().name}: {exc.details()}")
+                self._fail(reply, f"tts worker {target}: {exc.code().name}: {exc.details()}")
             elif isinstance(exc, NoWorkerAvailable):
-                self._fail(reply_id, f"tts: {exc}")
+                self._fail(reply, f"tts: {exc}")
             else:
-                self._fail(reply_id, "tts: the synthesis stream was cancelled")
+                self._fail(reply, "tts: the synthesis stream was cancelled")
         except Exception as exc:  # anything else ends the reply, never the session
-            log.exception("session %s reply %d crashed", self.settings.session_id, reply_id)
-            self._fail(reply_id, f"reply failed: {type(exc).__name__}: {exc}")
+            log.exception("session %s reply %d crashed", self.settings.session_id, reply.id)
+            self._fail(reply, f"reply failed: {type(exc).__name__}: {exc}")
 
     def _on_failover(self, event: FailoverEvent) -> None:
         self.transport.send_event({
@@ -335,9 +335,9 @@ class Session:
             "reason": event.reason,
         })  # fmt: skip
 
-    def _fail(self, reply_id: int, reason: str) -> None:
-        log.warning("session %s reply %d failed: %s", self.settings.session_id, reply_id, reason)
-        if reply_id == self._reply_count:
+    def _fail(self, reply: Reply, reason: str) -> None:
+        log.warning("session %s reply %d failed: %s", self.settings.session_id, reply.id, reason)
+        if reply is self._reply:
             self.dispatch(fsm.ReplyFailed(reason))
 
     def _collect_pacer(self, pacer: Pacer) -> None:
@@ -352,62 +352,33 @@ class Session:
         self.prometheus.frames.inc(pacer.stats.frames_sent)
 
     def _pause_reply(self) -> None:
-        if self._pacer is None:
+        if self._reply is None:
             return
         self.transport.discard_pending_audio()
-        taken = self._pacer.pause()
-        self.metrics.barge_ins.append(
-            BargeInRecord(
-                onset_frame_at=self._onset_at,
-                paused_at=time.perf_counter(),
-                frames_taken_back=taken,
-            )
+        taken = self._reply.pause()
+        record = BargeInRecord(
+            onset_frame_at=self._onset_at, paused_at=time.perf_counter(), frames_taken_back=taken
         )
-        record = self.metrics.barge_ins[-1]
+        self.metrics.barge_ins.append(record)
         self.prometheus.barge_in.observe(record.paused_at - record.onset_frame_at)
-        if self._stream is not None:
-            self._send_control(self._stream.pause)
 
     def _resume_reply(self) -> None:
         self.prometheus.barge_ins.labels("resumed").inc()
-        if self._pacer is None:
-            return
-        self._pacer.resume()
-        if self._stream is not None:
-            self._send_control(self._stream.resume)
+        if self._reply is not None:
+            self._reply.resume()
 
-    def _send_control(self, command: Callable[[], Awaitable[None]]) -> None:
-        """PAUSE/RESUME reach the worker in the order the FSM issued them."""
-        previous = self._control_task
-
-        async def ordered() -> None:
-            if previous is not None:
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await previous
-            await command()
-
-        self._control_task = asyncio.ensure_future(ordered())
-        self._tasks.add(self._control_task)
-        self._control_task.add_done_callback(self._tasks.discard)
-
-    def _detach_reply(self) -> tuple[asyncio.Task[None] | None, Pacer | None]:
-        """Forget the current reply at once (its late events become stale)."""
-        reply, pacer = self._reply, self._pacer
-        self._reply, self._pacer, self._stream = None, None, None
-        self._reply_count += 1
-        if pacer is not None:
+    def _detach_reply(self) -> Reply | None:
+        """Forget the current reply at once (its late events become stale) and silence it."""
+        reply, self._reply = self._reply, None
+        if reply is not None:
             self.transport.discard_pending_audio()
-            pacer.pause()  # silence now; the async cleanup follows
-        return reply, pacer
+            reply.pacer.pause()  # silence now; the async cleanup follows
+        return reply
 
-    async def _cleanup_reply(self, reply: asyncio.Task[None] | None, pacer: Pacer | None) -> None:
-        if pacer is not None:
-            self._collect_pacer(pacer)
-            await pacer.stop()
-        if reply is not None and not reply.done():
-            reply.cancel()  # cancels the LLM stream and the Synthesize call (worker frees it)
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reply
+    async def _cleanup_reply(self, reply: Reply | None) -> None:
+        if reply is not None:
+            self._collect_pacer(reply.pacer)
+            await reply.cancel()
 
     # ---------------------------------------------------------------- helpers
 
