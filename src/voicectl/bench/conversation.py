@@ -204,14 +204,23 @@ class VoiceToVoiceReport:
         }
 
 
-async def run_e2e(
+@dataclass(frozen=True)
+class SpokenTurn:
+    """One spoken question: when each event arrived after the last loud frame was sent."""
+
+    after_speech_ms: dict[str, float]
+    transcript: str
+    session: Session | None
+
+
+async def time_spoken_turns(
     config: ConversationBenchConfig, *, progress: Callable[[int], None] | None = None
-) -> VoiceToVoiceReport:
-    """Speak a question; time end of speech -> first reply audio at the client."""
+) -> list[SpokenTurn]:
+    """Speak QUESTION ``config.runs`` times in real time; time the transcript and the reply."""
     speech = await asyncio.to_thread(speak, QUESTION, sample_rate=RATE)
     _, last_frame = speech_bounds(speech)
     audio = np.concatenate([speech, np.zeros(2 * RATE, dtype=np.int16)])
-    report = VoiceToVoiceReport(runs=config.runs)
+    turns: list[SpokenTurn] = []
     async with stack(config) as bench:
         for run in range(config.runs):
             async with TalkClient(
@@ -221,16 +230,37 @@ async def run_e2e(
                 streaming = asyncio.create_task(
                     stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))
                 )
-                started = await talk.wait_for("reply.started", timeout=60)
-                report.client_ms.append((started["_at"] - sent_at[last_frame]) * 1000)
+                events = {
+                    kind: await talk.wait_for(kind, timeout=60)
+                    for kind in ("transcript.final", "reply.started")
+                }
                 await talk.wait_for("reply.done", timeout=60)
                 await streaming
                 session_id = talk.session_id
-            session = await finished_session(bench, session_id)
-            if session is not None and session.metrics.voice_to_voice:
-                report.server_ms.append(session.metrics.voice_to_voice[0] * 1000)
+            turns.append(
+                SpokenTurn(
+                    after_speech_ms={
+                        kind: (event["_at"] - sent_at[last_frame]) * 1000
+                        for kind, event in events.items()
+                    },
+                    transcript=str(events["transcript.final"]["text"]),
+                    session=await finished_session(bench, session_id),
+                )
+            )
             if progress is not None:
                 progress(run + 1)
+    return turns
+
+
+async def run_e2e(
+    config: ConversationBenchConfig, *, progress: Callable[[int], None] | None = None
+) -> VoiceToVoiceReport:
+    """Speak a question; time end of speech -> first reply audio at the client."""
+    report = VoiceToVoiceReport(runs=config.runs)
+    for turn in await time_spoken_turns(config, progress=progress):
+        report.client_ms.append(turn.after_speech_ms["reply.started"])
+        if turn.session is not None and turn.session.metrics.voice_to_voice:
+            report.server_ms.append(turn.session.metrics.voice_to_voice[0] * 1000)
     return report
 
 

@@ -8,24 +8,21 @@ reports reply first-audio latency (text sent -> reply.started), underruns, CPU a
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import psutil
 
 from voicectl.bench.conversation import (
-    QUESTION,
     RATE,
     ConversationBenchConfig,
     finished_session,
-    frame_recorder,
-    speech_bounds,
     stack,
+    time_spoken_turns,
 )
 from voicectl.bench.fal import machine_info
-from voicectl.bench.scenario import speak, stream_audio
 from voicectl.bench.stats import Summary
 from voicectl.talk.client import TalkClient
 
@@ -77,12 +74,19 @@ async def run_load(
         deadline = time.monotonic() + seconds
         process.cpu_percent(None)
 
+        rng = random.Random(config.seed)
+
         async def one() -> str:
+            # Sessions arrive over the first STAGGER_S and pause between turns, as people do;
+            # every session starting every reply in the same instant is not a workload.
+            await asyncio.sleep(rng.uniform(0, STAGGER_S))
             async with TalkClient(
                 bench.url, input_sample_rate=RATE, output_sample_rate=RATE
             ) as talk:
                 turn = 0
                 while time.monotonic() < deadline:
+                    if turn:
+                        await asyncio.sleep(rng.uniform(*THINK_S))
                     sent = time.perf_counter()
                     await talk.send_text(TURN)
                     started = await talk.wait_for("reply.started", timeout=120, after=turn)
@@ -132,21 +136,9 @@ class AsrReport:
 async def run_asr(
     config: ConversationBenchConfig, *, progress: Callable[[int], None] | None = None
 ) -> AsrReport:
-    speech = await asyncio.to_thread(speak, QUESTION, sample_rate=RATE)
-    _, last_frame = speech_bounds(speech)
-    audio = np.concatenate([speech, np.zeros(RATE, dtype=np.int16)])
+    """Spoken questions; end of speech -> final transcript at the client."""
     report = AsrReport(runs=config.runs)
-    async with stack(config) as bench:
-        for run in range(config.runs):
-            async with TalkClient(
-                bench.url, input_sample_rate=RATE, output_sample_rate=RATE
-            ) as talk:
-                sent_at: dict[int, float] = {}
-                await stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))
-                final = await talk.wait_for("transcript.final", timeout=60)
-                report.final_ms.append((final["_at"] - sent_at[last_frame]) * 1000)
-                report.transcripts.append(str(final["text"]))
-                await talk.wait_for("reply.done", timeout=60)
-            if progress is not None:
-                progress(run + 1)
+    for turn in await time_spoken_turns(config, progress=progress):
+        report.final_ms.append(turn.after_speech_ms["transcript.final"])
+        report.transcripts.append(turn.transcript)
     return report
