@@ -133,3 +133,25 @@ async def test_noise_burst_pauses_then_resumes_without_losing_or_repeating_audio
         )
     # The client flushed what it had not played; the pacer re-sent exactly that.
     assert heard == reference
+
+
+async def test_faint_speech_while_the_agent_speaks_is_residual_echo_not_a_barge_in(
+    stack: tuple[Worker, Orchestrator],
+) -> None:
+    """What an echo canceller leaves of the agent's voice (about -55 dBFS) must not pause
+    the reply; the speaking phase's level gate (-45 dBFS) sits between it and a user."""
+    _, orchestrator = stack
+    voice = speak("Stop, wait a moment please.").astype(np.float64)
+    faint = voice * (10 ** (-55 / 20) * 32768 / np.sqrt(np.mean(voice**2)))
+    async with TalkClient(
+        orchestrator.address, input_sample_rate=RATE, output_sample_rate=RATE, model_id="mock:sine"
+    ) as talk:
+        ticker = asyncio.create_task(ticking(talk))
+        await talk.send_text("Counting slowly now: one, two, three, four, five, six, seven.")
+        await talk.wait_for("reply.started", timeout=60)
+        await stream_audio(np.rint(faint).astype(np.int16), RATE, talk.send_audio)
+        assert talk.count("reply.done") == 0, "the faint speech overlapped the reply"
+        await talk.wait_for("reply.done", timeout=60)
+        ticker.cancel()
+    assert talk.count("reply.paused") == 0
+    assert talk.count("transcript.final") == 1  # only the typed prompt

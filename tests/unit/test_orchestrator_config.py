@@ -22,6 +22,18 @@ def test_shipped_config_loads() -> None:
     assert config.llm.kind == "echo"
     assert config.policy.thresholds[Phase.SPEAKING].start_frames == 2
     assert config.policy.confirm_ms == 400
+    # The shipped file spells out the defaults, level gates included.
+    assert config.policy == from_mapping({}).policy
+    assert config.policy.thresholds[Phase.SPEAKING].min_rms_dbfs == -45.0
+    assert config.policy.thresholds[Phase.LISTENING].min_rms_dbfs == -60.0
+
+
+def test_level_gate_per_phase_overrides_only_that_phase() -> None:
+    config = from_mapping({"orchestrator": {"barge_in": {"thresholds": {
+        "speaking": {"min_rms_dbfs": -40.5}}}}})  # fmt: skip
+    speaking = config.policy.thresholds[Phase.SPEAKING]
+    assert (speaking.start_frames, speaking.min_rms_dbfs) == (2, -40.5)
+    assert config.policy.thresholds[Phase.BARGED_IN].min_rms_dbfs == -60.0
 
 
 @pytest.mark.parametrize(
@@ -37,6 +49,9 @@ def test_shipped_config_loads() -> None:
         ({"barge_in": {"vad_aggressiveness": 7}}, "vad_aggressiveness"),
         ({"barge_in": {"thresholds": {"dreaming": {"start_frames": 1}}}}, "unknown phase"),
         ({"barge_in": {"thresholds": {"speaking": {"start_frames": 0}}}}, "start_frames"),
+        ({"barge_in": {"thresholds": {"speaking": {"min_rms_dbfs": 3}}}}, "speaking.min_rms_dbfs"),
+        ({"barge_in": {"thresholds": {"speaking": {"min_rms_dbfs": "loud"}}}}, "-100..0"),
+        ({"barge_in": {"thresholds": {"speaking": {"gate": -50}}}}, "unknown key"),
     ],
 )
 def test_bad_values_are_named(data: dict[str, object], words: str) -> None:

@@ -54,6 +54,13 @@ def _int(section: str, key: str, value: Any, low: int, high: int) -> int:
     return value
 
 
+def _dbfs(name: str, value: Any) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not -100.0 <= value <= 0.0:
+        raise OrchestratorConfigError(f"{name} must be a level in dBFS, -100..0, got {value!r}")
+    return float(value)
+
+
 def _str(section: str, key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise OrchestratorConfigError(f"{section}.{key} must be a string, got {value!r}")
@@ -94,13 +101,17 @@ def _policy(data: dict[str, Any]) -> SessionPolicy:
             ) from None
         if not isinstance(values, dict):
             raise OrchestratorConfigError(f"barge_in.thresholds.{name} must be a mapping")
-        _check_keys(f"barge_in.thresholds.{name}", values, {"start_frames", "stop_frames"})
+        _check_keys(
+            f"barge_in.thresholds.{name}", values, {"start_frames", "stop_frames", "min_rms_dbfs"}
+        )
         current = thresholds[phase]
         thresholds[phase] = VadThresholds(
             start_frames=_int(f"barge_in.thresholds.{name}", "start_frames",
                               values.get("start_frames", current.start_frames), 1, 100),
             stop_frames=_int(f"barge_in.thresholds.{name}", "stop_frames",
                              values.get("stop_frames", current.stop_frames), 1, 500),
+            min_rms_dbfs=_dbfs(f"barge_in.thresholds.{name}.min_rms_dbfs",
+                               values.get("min_rms_dbfs", current.min_rms_dbfs)),
         )  # fmt: skip
     return replace(
         base,

@@ -11,6 +11,9 @@ from voicectl.orchestrator import fsm
 class VadThresholds:
     start_frames: int
     stop_frames: int
+    # Frames quieter than this are not speech. Higher while the agent speaks: what an echo
+    # canceller leaves of the agent's voice sits near -60 dBFS, a user barging in near -30.
+    min_rms_dbfs: float = -60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +28,7 @@ class SessionPolicy:
             fsm.Phase.LISTENING: VadThresholds(start_frames=3, stop_frames=12),
             fsm.Phase.USER_SPEAKING: VadThresholds(start_frames=3, stop_frames=12),
             fsm.Phase.THINKING: VadThresholds(start_frames=4, stop_frames=20),
-            fsm.Phase.SPEAKING: VadThresholds(start_frames=2, stop_frames=8),
+            fsm.Phase.SPEAKING: VadThresholds(start_frames=2, stop_frames=8, min_rms_dbfs=-45.0),
             fsm.Phase.BARGED_IN: VadThresholds(start_frames=2, stop_frames=8),
         }
     )

@@ -67,6 +67,7 @@ class Session:
             aggressiveness=policy.vad_aggressiveness,
             start_frames=first.start_frames,
             stop_frames=first.stop_frames,
+            min_rms_dbfs=first.min_rms_dbfs,
         )
         self._transcriber = UtteranceTranscriber(
             engine=asr, partial_interval_ms=policy.partial_interval_ms
@@ -181,6 +182,7 @@ class Session:
                       self.state.phase.value, type(event).__name__)  # fmt: skip
             t = self._vad_thresholds()
             self._vad.set_thresholds(start_frames=t.start_frames, stop_frames=t.stop_frames)
+            self._vad.min_rms_dbfs = t.min_rms_dbfs
         for action in actions:
             self._execute(action)
 
