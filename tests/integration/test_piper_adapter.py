@@ -18,7 +18,8 @@ from voicectl.worker.adapters.base import (
     SynthesisCancelled,
     SynthesisOptions,
 )
-from voicectl.worker.adapters.piper import PiperAdapter
+from voicectl.worker.adapters.piper import AdaptiveSession, PiperAdapter
+from voicectl.worker.scheduler import inference_deadline
 
 pytestmark = pytest.mark.slow
 
@@ -218,6 +219,32 @@ def test_threads_param_is_validated_and_used() -> None:
 
     single = PiperAdapter.load(replace(JOE, params={**JOE.params, "threads": 1}))
     assert single.native_sample_rate == 22050
+    assert not isinstance(single._voice.session, AdaptiveSession), "threads: 1 is one session"
     single.unload()
     with pytest.raises(ValueError, match="'threads'"):
         PiperAdapter.load(replace(JOE, params={**JOE.params, "threads": "many"}))
+
+
+async def test_inference_uses_all_cores_alone_and_one_core_each_when_streams_overlap(
+    joe: PiperAdapter,
+) -> None:
+    session = joe._voice.session
+    assert isinstance(session, AdaptiveSession)
+
+    async def stream(text: str) -> Chunks:
+        inference_deadline.set(asyncio.get_running_loop().time())  # as a worker stream does
+        return await synth(joe, text)
+
+    alone, shared = session.runs_alone, session.runs_shared
+    lone = await asyncio.create_task(stream(FIRST))
+    runs = session.runs_alone - alone  # a short first phrase, then the rest
+    assert runs >= 1
+    assert session.runs_shared == shared, "nothing else was running"
+
+    alone, shared = session.runs_alone, session.runs_shared
+    together = await asyncio.gather(*(asyncio.create_task(stream(FIRST)) for _ in range(4)))
+    assert session.runs_shared - shared >= 3 * runs, "overlapping inferences take one core each"
+    assert session.runs_alone - alone + session.runs_shared - shared == 4 * runs
+    # Either session speaks the same sentence (thread count changes float rounding only).
+    for chunks in together:
+        assert abs(seconds(chunks) - seconds(lone)) < 0.3

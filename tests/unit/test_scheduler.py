@@ -34,6 +34,27 @@ def test_saturated_pool_runs_earliest_deadline_first() -> None:
     assert order == ["urgent", "soon", "later"]
 
 
+def test_in_flight_counts_running_and_queued_jobs() -> None:
+    pool = DeadlineExecutor(1)
+    gate, busy = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def block() -> None:
+        busy.set()
+        gate.wait()
+
+    assert pool.in_flight == 0
+    first = pool.submit(block, deadline=0.0)
+    assert busy.wait(timeout=5)
+    second = pool.submit(lambda: seen.append(pool.in_flight), deadline=1.0)
+    assert pool.in_flight == 2  # one running, one queued
+    gate.set()
+    first.result(timeout=5)
+    second.result(timeout=5)
+    assert seen == [1], "a job running alone sees only itself"
+    assert pool.in_flight == 0
+
+
 def test_errors_reach_the_caller() -> None:
     pool = DeadlineExecutor(1)
 

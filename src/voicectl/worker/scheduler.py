@@ -36,6 +36,7 @@ class DeadlineExecutor:
         self._queue: list[tuple[float, int, Callable[[], Any], Future[Any]]] = []
         self._order = itertools.count()
         self._ready = threading.Condition()
+        self._running = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"voicectl-infer-{i}", daemon=True)
             for i in range(workers)
@@ -55,22 +56,38 @@ class DeadlineExecutor:
         with self._ready:
             return len(self._queue)
 
+    @property
+    def in_flight(self) -> int:
+        """Jobs running or waiting: 1 inside a job means that job has the pool to itself."""
+        with self._ready:
+            return self._running + len(self._queue)
+
     def _work(self) -> None:
         while True:
             with self._ready:
                 while not self._queue:
                     self._ready.wait()
                 _, _, func, future = heapq.heappop(self._queue)
-            if not future.set_running_or_notify_cancel():
-                continue
+                self._running += 1
             try:
-                future.set_result(func())
+                if future.set_running_or_notify_cancel():
+                    future.set_result(func())
             except BaseException as exc:  # handed to the awaiting coroutine
                 future.set_exception(exc)
+            finally:
+                with self._ready:
+                    self._running -= 1
 
 
 _executor: DeadlineExecutor | None = None
 _lock = threading.Lock()
+
+
+def inferences_in_flight() -> int:
+    """Stream inference jobs running or queued in this process (0 before any stream)."""
+    with _lock:
+        executor = _executor
+    return 0 if executor is None else executor.in_flight
 
 
 def shared_executor() -> DeadlineExecutor:
