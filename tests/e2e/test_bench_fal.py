@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from tests.e2e.bench_fields import documented_fields
+
 VOICECTL = [sys.executable, "-m", "voicectl"]
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
 
@@ -31,6 +33,7 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 def check_report(report: dict[str, object], *, model_id: str, runs: int) -> None:
     assert report["bench"] == "fal"
+    assert set(report) == documented_fields("fal"), "docs/benchmarks.md lists these fields"
     assert report["model_id"] == model_id
     assert report["worker"] == "embedded"
     assert report["runs"] == runs

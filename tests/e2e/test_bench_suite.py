@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.e2e.bench_fields import documented_fields
 from tests.e2e.test_cli import run
 
 pytestmark = pytest.mark.slow
@@ -22,6 +23,7 @@ def bench(*args: str) -> dict[str, object]:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["bench"] == args[0]
+    assert set(report) == documented_fields(args[0]), "docs/benchmarks.md lists these fields"
     assert {"cpu_count", "platform", "python"} <= set(report["machine"])  # type: ignore[arg-type]
     return report  # type: ignore[no-any-return]
 
@@ -60,6 +62,9 @@ def test_load() -> None:
     summary_ok(report["first_audio_ms"])
     assert report["turns"] >= 2
     assert report["errors"] == 0
+    frames = report["underrun_frames"]
+    assert isinstance(frames, list)
+    assert len(frames) == report["underruns"]
     assert report["rss_mib"] > 50
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 
 import pytest
 
 from voicectl.worker.adapters.base import run_blocking
-from voicectl.worker.scheduler import DeadlineExecutor, inference_deadline, shared_executor
+from voicectl.worker.scheduler import (
+    INFERENCE_NICE,
+    DeadlineExecutor,
+    inference_deadline,
+    shared_executor,
+)
 
 
 def test_saturated_pool_runs_earliest_deadline_first() -> None:
@@ -53,6 +60,17 @@ def test_in_flight_counts_running_and_queued_jobs() -> None:
     second.result(timeout=5)
     assert seen == [1], "a job running alone sees only itself"
     assert pool.in_flight == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_inference_threads_yield_to_the_event_loop() -> None:
+    def own_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_nice = own_nice()
+    job_nice = DeadlineExecutor(1).submit(own_nice, deadline=0.0).result(timeout=5)
+    assert job_nice == min(19, loop_nice + INFERENCE_NICE)
+    assert own_nice() == loop_nice, "only the pool's threads are lowered"
 
 
 def test_errors_reach_the_caller() -> None:

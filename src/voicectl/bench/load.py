@@ -38,6 +38,7 @@ class LoadReport:
     turns: int = 0
     first_audio_ms: list[float] = field(default_factory=list)
     underruns: int = 0
+    underrun_frames: list[int] = field(default_factory=list)  # where in its reply each one hit
     cpu_percent: float = 0.0  # of one core, this process (orchestrator + embedded worker)
     rss_bytes: int = 0
     errors: int = 0
@@ -52,6 +53,7 @@ class LoadReport:
             if self.first_audio_ms
             else None,
             "underruns": self.underruns,
+            "underrun_frames": sorted(self.underrun_frames),
             "errors": self.errors,
             "cpu_percent": round(self.cpu_percent, 1),
             "rss_mib": round(self.rss_bytes / 2**20, 1),
@@ -112,6 +114,7 @@ async def run_load(
             session = await finished_session(bench, session_id)
             if session is not None:
                 report.underruns += session.metrics.underruns
+                report.underrun_frames.extend(session.metrics.underrun_frames)
     return report
 
 

@@ -55,3 +55,4 @@ class SessionMetrics:
     voice_to_voice: list[float] = field(default_factory=list)
     pacer_lateness: list[float] = field(default_factory=list)
     underruns: int = 0
+    underrun_frames: list[int] = field(default_factory=list)  # reply frame index of each

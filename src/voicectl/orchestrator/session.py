@@ -348,6 +348,7 @@ class Session:
         pacer.stats.collected = True
         self.metrics.pacer_lateness.extend(pacer.stats.lateness)
         self.metrics.underruns += pacer.stats.underruns
+        self.metrics.underrun_frames.extend(pacer.stats.underrun_frames)
         for lateness in pacer.stats.lateness:
             self.prometheus.pacing.observe(lateness)
         self.prometheus.underruns.inc(pacer.stats.underruns)

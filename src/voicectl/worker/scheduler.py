@@ -11,6 +11,7 @@ step of the adapter; ``run_blocking`` hands the job to this executor.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -21,6 +22,8 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+INFERENCE_NICE = 5  # added to the inference threads' nice value (Linux: per thread)
 
 inference_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "inference_deadline", default=None
@@ -63,6 +66,7 @@ class DeadlineExecutor:
             return self._running + len(self._queue)
 
     def _work(self) -> None:
+        _lower_thread_priority()
         while True:
             with self._ready:
                 while not self._queue:
@@ -77,6 +81,13 @@ class DeadlineExecutor:
             finally:
                 with self._ready:
                     self._running -= 1
+
+
+def _lower_thread_priority() -> None:
+    """Yield the cores to event loops first: a frame late on the wire is an underrun now,
+    an inference a few ms later is not (the stream has audio in hand, EDF keeps it so)."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not permitted
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INFERENCE_NICE)
 
 
 _executor: DeadlineExecutor | None = None

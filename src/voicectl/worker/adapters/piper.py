@@ -40,15 +40,15 @@ DEVICES = ("cpu", "cuda")
 DEFAULT_THREADS = 0
 
 
-def _session_options(threads: int) -> Any:
+def _session_options(threads: int, *, spin: bool) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    # Spinning pool threads burn the cores that the other streams' inferences need.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Spinning pool threads answer faster but burn cores other streams' inferences need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     return options
 
 
@@ -85,15 +85,17 @@ def _load_voice(model_path: Path, config_path: Path, *, cuda: bool, threads: int
         else ["CPUExecutionProvider"]
     )
 
-    def session(threads: int) -> Any:
-        options = _session_options(threads)
+    def session(threads: int, *, spin: bool = False) -> Any:
+        options = _session_options(threads, spin=spin)
         return onnxruntime.InferenceSession(
             str(model_path), sess_options=options, providers=providers
         )
 
     if threads or cuda:
         return PiperVoice(config=config, session=session(threads))
-    return PiperVoice(config=config, session=AdaptiveSession(alone=session(0), shared=session(1)))
+    return PiperVoice(
+        config=config, session=AdaptiveSession(alone=session(0, spin=True), shared=session(1))
+    )
 
 
 class PiperAdapter(TTSAdapter):
