@@ -138,11 +138,14 @@ async def test_noise_burst_pauses_then_resumes_without_losing_or_repeating_audio
 async def test_faint_speech_while_the_agent_speaks_is_residual_echo_not_a_barge_in(
     stack: tuple[Worker, Orchestrator],
 ) -> None:
-    """What an echo canceller leaves of the agent's voice (about -55 dBFS) must not pause
-    the reply; the speaking phase's level gate (-45 dBFS) sits between it and a user."""
+    """What an echo canceller leaves of the agent's voice (-52 dBFS in its loudest 20 ms
+    frame here) must not pause the reply; the speaking phase's level gate (-45 dBFS) sits
+    between it and a user."""
     _, orchestrator = stack
     voice = speak("Stop, wait a moment please.").astype(np.float64)
-    faint = voice * (10 ** (-55 / 20) * 32768 / np.sqrt(np.mean(voice**2)))
+    frames = voice[: voice.size // 320 * 320].reshape(-1, 320)
+    loudest = float(np.sqrt(np.mean(frames**2, axis=1)).max())
+    faint = voice * (10 ** (-52 / 20) * 32768 / loudest)
     async with TalkClient(
         orchestrator.address, input_sample_rate=RATE, output_sample_rate=RATE, model_id="mock:sine"
     ) as talk:

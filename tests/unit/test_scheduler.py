@@ -13,6 +13,7 @@ from voicectl.worker.adapters.base import run_blocking
 from voicectl.worker.scheduler import (
     INFERENCE_NICE,
     DeadlineExecutor,
+    at_inference_priority,
     inference_deadline,
     shared_executor,
 )
@@ -71,6 +72,17 @@ def test_inference_threads_yield_to_the_event_loop() -> None:
     job_nice = DeadlineExecutor(1).submit(own_nice, deadline=0.0).result(timeout=5)
     assert job_nice == min(19, loop_nice + INFERENCE_NICE)
     assert own_nice() == loop_nice, "only the pool's threads are lowered"
+
+    def start_a_thread() -> int:  # as onnxruntime starts its pool when a session is made
+        seen: list[int] = []
+        child = threading.Thread(target=lambda: seen.append(own_nice()))
+        child.start()
+        child.join()
+        return seen[0]
+
+    assert at_inference_priority(start_a_thread) == job_nice
+    with pytest.raises(ValueError, match="bad model"):
+        at_inference_priority(lambda: int("bad model"))
 
 
 def test_errors_reach_the_caller() -> None:

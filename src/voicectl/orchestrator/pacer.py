@@ -26,7 +26,8 @@ class PacerStats:
     # Send time minus scheduled send time, seconds, for every frame (jitter analysis).
     lateness: list[float] = field(default_factory=list)
     underruns: int = 0
-    underrun_frames: list[int] = field(default_factory=list)  # frame index of each underrun
+    # Index in the reply (frames delivered, take-backs excluded) of each underrun.
+    underrun_frames: list[int] = field(default_factory=list)
     frames_taken_back: int = 0
     collected: bool = False  # already added to the session's metrics
 
@@ -138,7 +139,7 @@ class Pacer:
         ):
             # The client's buffer ran dry before this frame existed: an underrun.
             self.stats.underruns += 1
-            self.stats.underrun_frames.append(self.stats.frames_sent)
+            self.stats.underrun_frames.append(self.delivered_frames)
             self._anchor = None
         if self._anchor is None:
             # (Re)start: the first frame plays as soon as it arrives.

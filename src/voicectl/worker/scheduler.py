@@ -16,6 +16,7 @@ import contextvars
 import heapq
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -73,21 +74,54 @@ class DeadlineExecutor:
                     self._ready.wait()
                 _, _, func, future = heapq.heappop(self._queue)
                 self._running += 1
-            try:
-                if future.set_running_or_notify_cancel():
-                    future.set_result(func())
-            except BaseException as exc:  # handed to the awaiting coroutine
-                future.set_exception(exc)
-            finally:
-                with self._ready:
-                    self._running -= 1
+            started = future.set_running_or_notify_cancel()
+            result: Any = None
+            error: BaseException | None = None
+            if started:
+                try:
+                    result = func()
+                except BaseException as exc:  # handed to the awaiting coroutine
+                    error = exc
+            with self._ready:  # before the caller wakes: it may submit its next job at once
+                self._running -= 1
+            if not started:
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
 
 
 def _lower_thread_priority() -> None:
     """Yield the cores to event loops first: a frame late on the wire is an underrun now,
     an inference a few ms later is not (the stream has audio in hand, EDF keeps it so)."""
-    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not permitted
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INFERENCE_NICE)
+    if not sys.platform.startswith("linux"):  # elsewhere the id would name a process
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):  # not permitted: run at the process's priority
+        nice = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + INFERENCE_NICE))
+
+
+def at_inference_priority(func: Callable[[], T]) -> T:
+    """``func()`` on a new thread at the inference threads' priority. Threads that ``func``
+    starts inherit it: create onnxruntime sessions here and their pools yield as well."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        _lower_thread_priority()
+        try:
+            result.append(func())
+        except BaseException as exc:  # re-raised in the caller
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name="voicectl-infer-init")
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
 
 
 _executor: DeadlineExecutor | None = None

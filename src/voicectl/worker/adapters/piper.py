@@ -11,7 +11,8 @@ from __future__ import annotations
 import gc
 import importlib
 import json
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, Self
@@ -30,7 +31,7 @@ from voicectl.worker.adapters.base import (
     TTSAdapter,
     run_blocking,
 )
-from voicectl.worker.scheduler import inferences_in_flight
+from voicectl.worker.scheduler import at_inference_priority, inferences_in_flight
 from voicectl.worker.segment import SegmenterConfig, TextSegmenter
 
 DEVICES = ("cpu", "cuda")
@@ -64,13 +65,28 @@ class AdaptiveSession:
         self.shared = shared  # one core
         self.runs_alone = 0
         self.runs_shared = 0
+        self._lock = threading.Lock()
+        self._pinned: Any = None
 
     def run(self, output_names: Any, inputs: Any) -> Any:
-        if inferences_in_flight() <= 1:
-            self.runs_alone += 1
-            return self.alone.run(output_names, inputs)
-        self.runs_shared += 1
-        return self.shared.run(output_names, inputs)
+        session = self._pinned
+        if session is None:
+            session = self.alone if inferences_in_flight() <= 1 else self.shared
+        with self._lock:
+            if session is self.alone:
+                self.runs_alone += 1
+            else:
+                self.runs_shared += 1
+        return session.run(output_names, inputs)
+
+    def warm_shared(self, synthesize: Callable[[], object]) -> None:
+        """Run ``synthesize`` on the one-core session (at load, before any stream): the
+        manager's warmup runs alone, and the first overlap should not pay a first run."""
+        self._pinned = self.shared
+        try:
+            synthesize()
+        finally:
+            self._pinned = None
 
 
 def _load_voice(model_path: Path, config_path: Path, *, cuda: bool, threads: int) -> Any:
@@ -87,15 +103,19 @@ def _load_voice(model_path: Path, config_path: Path, *, cuda: bool, threads: int
 
     def session(threads: int, *, spin: bool = False) -> Any:
         options = _session_options(threads, spin=spin)
-        return onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=providers
+        # onnxruntime's pool threads start here and inherit the inference priority.
+        return at_inference_priority(
+            lambda: onnxruntime.InferenceSession(
+                str(model_path), sess_options=options, providers=providers
+            )
         )
 
     if threads or cuda:
         return PiperVoice(config=config, session=session(threads))
-    return PiperVoice(
-        config=config, session=AdaptiveSession(alone=session(0, spin=True), shared=session(1))
-    )
+    adaptive = AdaptiveSession(alone=session(0, spin=True), shared=session(1))
+    voice = PiperVoice(config=config, session=adaptive)
+    adaptive.warm_shared(lambda: list(voice.synthesize("Hello.")))
+    return voice
 
 
 class PiperAdapter(TTSAdapter):
