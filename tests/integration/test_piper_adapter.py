@@ -18,8 +18,9 @@ from voicectl.worker.adapters.base import (
     SynthesisCancelled,
     SynthesisOptions,
 )
-from voicectl.worker.adapters.piper import AdaptiveSession, PiperAdapter
+from voicectl.worker.adapters.piper import BUSY_INFERENCES, AdaptiveSession, PiperAdapter
 from voicectl.worker.scheduler import inference_deadline
+from voicectl.worker.segment import TextSegmenter
 
 pytestmark = pytest.mark.slow
 
@@ -250,3 +251,19 @@ async def test_inference_uses_all_cores_alone_and_one_core_each_when_streams_ove
     # Either session speaks the same sentence (thread count changes float rounding only).
     for chunks in together:
         assert abs(seconds(chunks) - seconds(lone)) < 0.3
+
+
+def test_first_phrase_runs_to_its_cap_when_the_inference_pool_is_saturated(
+    joe: PiperAdapter,
+) -> None:
+    text = "You said: give me a short answer about the weather tomorrow morning."
+
+    def segments(in_flight: int) -> list[str]:
+        segmenter = TextSegmenter(config=joe.segmenter_for_load(in_flight))
+        return [*segmenter.push(text), *segmenter.flush()]
+
+    assert segments(0)[0] == "You said:"
+    assert segments(BUSY_INFERENCES - 1)[0] == "You said:"
+    busy = segments(BUSY_INFERENCES)
+    assert busy[0] == "You said: give me a"  # five words, the cap
+    assert " ".join(busy) == text

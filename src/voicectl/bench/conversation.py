@@ -269,6 +269,7 @@ class JitterReport:
     sessions: int
     lateness_ms: list[float] = field(default_factory=list)
     underruns: int = 0
+    underrun_frames: list[int] = field(default_factory=list)
     frames: int = 0
 
     def to_dict(self) -> dict[str, object]:
@@ -279,6 +280,7 @@ class JitterReport:
             "frames": self.frames,
             "lateness_ms": summary,
             "underruns": self.underruns,
+            "underrun_frames": sorted(self.underrun_frames),
             "target_p95_ms": 2,
             "meets_target": summary is not None and summary["p95"] < 2,
             "machine": machine_info(),
@@ -307,5 +309,6 @@ async def run_jitter(config: ConversationBenchConfig, *, sessions: int) -> Jitte
             if session is not None:
                 report.lateness_ms += [x * 1000 for x in session.metrics.pacer_lateness]
                 report.underruns += session.metrics.underruns
+                report.underrun_frames.extend(session.metrics.underrun_frames)
         report.frames = len(report.lateness_ms)
     return report

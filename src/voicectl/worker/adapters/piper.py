@@ -11,8 +11,10 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Self
@@ -39,6 +41,8 @@ DEVICES = ("cpu", "cuda")
 # that has the pool to itself (lowest latency), one core each when inferences overlap
 # (highest throughput: 27.5x real time on 2 cores against 20.7x with every run on all cores).
 DEFAULT_THREADS = 0
+# Inference jobs in flight from which the pool counts as saturated (one per core).
+BUSY_INFERENCES = os.cpu_count() or 2
 
 
 def _session_options(threads: int, *, spin: bool) -> Any:
@@ -189,6 +193,15 @@ class PiperAdapter(TTSAdapter):
             f"allowed: {', '.join(self.voices)}"
         )
 
+    def segmenter_for_load(self, in_flight: int) -> SegmenterConfig:
+        """The first phrase must play long enough to hide the next segment's inference.
+        With the inference pool saturated that inference waits behind other streams', so
+        the first phrase runs to its word/char cap instead of the first clause boundary."""
+        if in_flight < BUSY_INFERENCES:
+            return self.segmenter_config
+        config = self.segmenter_config
+        return replace(config, first_phrase_min_chars=config.first_phrase_max_chars)
+
     async def stream(
         self,
         text: AsyncIterator[str],
@@ -203,7 +216,7 @@ class PiperAdapter(TTSAdapter):
             speaker_id=self.speaker_id(voice),
             length_scale=self._config.length_scale / options.speed,
         )
-        segmenter = TextSegmenter(config=self.segmenter_config)
+        segmenter = TextSegmenter(config=self.segmenter_for_load(inferences_in_flight()))
         async for chunk in text:
             for segment in segmenter.push(chunk):
                 async for audio in self._synthesize(segment, syn_config, cancel):
