@@ -181,8 +181,8 @@ class Session:
             log.debug("session %s: %s -> %s on %s", self.settings.session_id, before.value,
                       self.state.phase.value, type(event).__name__)  # fmt: skip
             t = self._vad_thresholds()
-            self._vad.set_thresholds(start_frames=t.start_frames, stop_frames=t.stop_frames)
-            self._vad.min_rms_dbfs = t.min_rms_dbfs
+            self._vad.set_thresholds(start_frames=t.start_frames, stop_frames=t.stop_frames,
+                                     min_rms_dbfs=t.min_rms_dbfs)  # fmt: skip
         for action in actions:
             self._execute(action)
 

@@ -146,8 +146,12 @@ class VoiceActivityDetector:
         self.last_is_speech = self.is_speech(frame)
         return self._hysteresis.update(self.last_is_speech)
 
-    def set_thresholds(self, *, start_frames: int, stop_frames: int) -> None:
+    def set_thresholds(
+        self, *, start_frames: int, stop_frames: int, min_rms_dbfs: float | None
+    ) -> None:
+        """A conversation phase's thresholds; all three change together."""
         self._hysteresis.set_thresholds(start_frames=start_frames, stop_frames=stop_frames)
+        self.min_rms_dbfs = min_rms_dbfs
 
     @property
     def in_speech(self) -> bool:
