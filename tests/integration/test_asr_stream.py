@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pytest
 import soxr
 
-from voicectl.asr.whisper import WhisperASR
+from voicectl.asr.whisper import Transcript, WhisperASR
 from voicectl.audio.frames import Int16Audio, float_to_pcm16
 from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
 from voicectl.worker.adapters.base import CancelToken, SynthesisOptions
@@ -143,7 +143,7 @@ async def test_inference_runs_off_the_event_loop(engine: AsrEngine, speech: Int1
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0)
     before = ticks
-    text = await engine.transcribe(np.concatenate([speech, speech]))
+    text = (await engine.transcribe(np.concatenate([speech, speech]))).text
     during = ticks - before
     stop.set()
     await task
@@ -160,13 +160,15 @@ class CountingASR(WhisperASR):
         self.threads: set[str] = set()
         self._lock = threading.Lock()
 
-    def transcribe(self, audio: npt.NDArray[np.generic], sample_rate: int) -> str:
+    def transcribe_detailed(
+        self, audio: npt.NDArray[np.generic], sample_rate: int, *, fallback: bool = True
+    ) -> Transcript:
         with self._lock:
             self.active += 1
             self.peak = max(self.peak, self.active)
             self.threads.add(threading.current_thread().name)
         try:
-            return super().transcribe(audio, sample_rate)
+            return super().transcribe_detailed(audio, sample_rate, fallback=fallback)
         finally:
             with self._lock:
                 self.active -= 1
@@ -179,7 +181,7 @@ async def test_one_inference_at_a_time(engine: AsrEngine, speech: Int16Audio) ->
         texts = await asyncio.gather(*(counting.transcribe(speech[: 16000 * n]) for n in (1, 2, 3)))
     finally:
         counting.close()
-    assert all(isinstance(text, str) for text in texts)
+    assert all(isinstance(text.text, str) for text in texts)
     assert asr.peak == 1
     assert all(name.startswith("voicectl-asr") for name in asr.threads)
 

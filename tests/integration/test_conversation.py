@@ -72,7 +72,7 @@ async def test_spoken_turn_is_transcribed_answered_and_intelligible(
         assert "weather" in reply_text.lower()
         heard = b"".join(talk.playback.replies[-1])
     transcript = await asr_engine.transcribe(np.frombuffer(heard, dtype="<i2"))
-    assert "weather" in transcript.lower()
+    assert "weather" in transcript.text.lower()
 
 
 async def test_confirmed_barge_in_halts_playback_and_takes_the_turn(

@@ -138,6 +138,16 @@ class OrchestratorMetrics:
             "voicectl_orchestrator_llm_first_token_seconds",
             "LLM request to its first text delta.", buckets=SLOW_S, registry=r,
         )  # fmt: skip
+        self.asr_decodes = Counter(
+            "voicectl_orchestrator_asr_decodes_total",
+            "ASR decodes by kind (partial, final), path (fast, fallback, dropped, stock) "
+            "and the loop guard that sent it off the fast path (none when none did).",
+            ["kind", "path", "guard"], registry=r,
+        )  # fmt: skip
+        self.asr_decode = Histogram(
+            "voicectl_orchestrator_asr_decode_seconds",
+            "One ASR decode, queueing excluded, by path.", ["path"], buckets=FAST_S, registry=r,
+        )  # fmt: skip
 
 
 class MetricsServer:

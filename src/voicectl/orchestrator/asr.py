@@ -12,17 +12,23 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from voicectl.asr.whisper import ASR_SAMPLE_RATE, WhisperASR
+from voicectl.asr.whisper import ASR_SAMPLE_RATE, Transcript, WhisperASR
 from voicectl.audio.frames import FRAME_MS, frame_bytes
 
 ASR_FRAME_BYTES = frame_bytes(ASR_SAMPLE_RATE)  # 640
+
+DecodeKind = Literal["partial", "final"]
+# Called after every decode, e.g. to count fallbacks in the session's metrics.
+DecodeObserver = Callable[[DecodeKind, Transcript], None]
 
 
 class AsrEngine:
@@ -63,13 +69,17 @@ class AsrEngine:
                 cls._shared[key] = engine
             return engine
 
-    async def transcribe(self, audio16k: npt.NDArray[np.int16]) -> str:
-        """Text of mono 16 kHz int16 audio; queued behind any running inference."""
+    async def transcribe(
+        self, audio16k: npt.NDArray[np.int16], *, fallback: bool = True
+    ) -> Transcript:
+        """Mono 16 kHz int16 audio decoded, queued behind any running inference.
+
+        ``fallback=False`` (partials) drops a decode that trips a loop guard instead of
+        redoing it on the slower stock path, which would hold up the final transcript.
+        """
         loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(
-            self._executor, self.asr.transcribe, audio16k, ASR_SAMPLE_RATE
-        )
-        return text.strip()
+        decode = partial(self.asr.transcribe_detailed, audio16k, ASR_SAMPLE_RATE, fallback=fallback)
+        return await loop.run_in_executor(self._executor, decode)
 
     def close(self) -> None:
         """Stop accepting work; a running inference finishes in the background."""
@@ -85,7 +95,12 @@ class UtteranceTranscriber:
     """
 
     def __init__(
-        self, *, engine: AsrEngine, partial_interval_ms: int = 600, preroll_ms: int = 300
+        self,
+        *,
+        engine: AsrEngine,
+        partial_interval_ms: int = 600,
+        preroll_ms: int = 300,
+        on_decode: DecodeObserver | None = None,
     ) -> None:
         if partial_interval_ms < FRAME_MS:
             raise ValueError(
@@ -94,6 +109,7 @@ class UtteranceTranscriber:
         if preroll_ms < 0:
             raise ValueError(f"preroll_ms must be >= 0, got {preroll_ms}")
         self._engine = engine
+        self._on_decode = on_decode
         self.partial_interval_ms = partial_interval_ms
         self._preroll: deque[bytes] = deque(maxlen=preroll_ms // FRAME_MS)
         self._frames: list[bytes] = []
@@ -144,7 +160,7 @@ class UtteranceTranscriber:
             return None
         self._next_partial_ms = self.utterance_ms + self.partial_interval_ms
         generation = self._generation
-        partial = asyncio.ensure_future(self._engine.transcribe(self._audio()))
+        partial = asyncio.ensure_future(self._decode("partial"))
         self._partial = partial
         try:
             # Shielded: if our caller is cancelled, finish() can still wait for the inference.
@@ -166,7 +182,12 @@ class UtteranceTranscriber:
         """
         if not self._active or self._speculation is not None:
             return
-        self._speculation = asyncio.ensure_future(self._engine.transcribe(self._audio()))
+        self._speculation = asyncio.ensure_future(self._decode("final"))
+
+    @property
+    def speculation(self) -> asyncio.Future[str] | None:
+        """The early final transcript in flight (or done), if one was started."""
+        return self._speculation
 
     def drop_speculation(self) -> None:
         """Speech resumed after a tentative end: the early transcript is stale."""
@@ -185,11 +206,18 @@ class UtteranceTranscriber:
             await asyncio.wait([partial])
         if audio.size == 0:
             return ""
-        return await self._engine.transcribe(audio)
+        return await self._decode("final", audio)
 
     def cancel(self) -> None:
         """Drop the utterance (e.g. barge-in turned out to be noise); no transcript."""
         self._reset()
+
+    async def _decode(self, kind: DecodeKind, audio: npt.NDArray[np.int16] | None = None) -> str:
+        audio = self._audio() if audio is None else audio
+        transcript = await self._engine.transcribe(audio, fallback=kind == "final")
+        if self._on_decode is not None:
+            self._on_decode(kind, transcript)
+        return transcript.text.strip()
 
     def _audio(self) -> npt.NDArray[np.int16]:
         return np.frombuffer(b"".join(self._frames), dtype="<i2").astype(np.int16)
