@@ -11,6 +11,7 @@ from typing import Any
 
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
+from voicectl.orchestrator.turns import EndpointingConfig
 from voicectl.registry.routing import parse_policy
 from voicectl.yamlfile import read_mapping
 
@@ -131,6 +132,19 @@ def _policy(data: dict[str, Any]) -> SessionPolicy:
     )  # fmt: skip
 
 
+def _endpointing(data: Any) -> EndpointingConfig:
+    if not isinstance(data, dict):
+        raise OrchestratorConfigError("turns must be a mapping")
+    _check_keys("turns", data, {"min_delay_ms", "max_delay_ms", "resume_margin_ms"})
+    base = EndpointingConfig()
+    values = {key: _int("turns", key, data.get(key, getattr(base, key)), 0, 10_000)
+              for key in ("min_delay_ms", "max_delay_ms", "resume_margin_ms")}  # fmt: skip
+    try:
+        return EndpointingConfig(**values)
+    except ValueError as exc:
+        raise OrchestratorConfigError(str(exc)) from None
+
+
 def _llm(data: dict[str, Any]) -> LLMSettings:
     _check_keys("llm", data, {"kind", "base_url", "model", "api_key_env", "timeout_s",
                               "system_prompt"})  # fmt: skip
@@ -161,7 +175,7 @@ def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
     if not isinstance(section, dict):
         raise OrchestratorConfigError("orchestrator must be a mapping")
     _check_keys("orchestrator", section, {"host", "ws_port", "worker", "model_id", "voice",
-                                          "asr", "llm", "barge_in", "metrics_port",
+                                          "asr", "llm", "barge_in", "turns", "metrics_port",
                                           "redis", "routing", "registry_prefix"})  # fmt: skip
     asr = section.get("asr", {})
     if not isinstance(asr, dict):
@@ -181,7 +195,10 @@ def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
         asr_device=device,
         asr_compute_type=_str("asr", "compute_type", asr.get("compute_type", "int8")),
         llm=_llm(section.get("llm", {}) or {}),
-        policy=_policy(section.get("barge_in", {}) or {}),
+        policy=replace(
+            _policy(section.get("barge_in", {}) or {}),
+            endpointing=_endpointing(section.get("turns", {}) or {}),
+        ),
         redis=_str("orchestrator", "redis", section.get("redis", "")),
         routing=_routing(section.get("routing", base.routing)),
         registry_prefix=_str(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voicectl.orchestrator import fsm
+from voicectl.orchestrator.turns import EndpointingConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +38,8 @@ class SessionPolicy:
     partial_interval_ms: int = 600
     # Silent frames after which the final transcript is started speculatively.
     speculate_after_frames: int = 2
+    # How long a pause in the user's turn must last to end it (orchestrator/turns.py).
+    endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
 
 
 @dataclass

@@ -18,16 +18,19 @@ from typing import Any
 
 import grpc
 
+from voicectl.asr.whisper import Transcript
+from voicectl.audio.frames import FRAME_MS
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import OrchestratorMetrics
 from voicectl.orchestrator import fsm
-from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
+from voicectl.orchestrator.asr import AsrEngine, DecodeKind, UtteranceTranscriber
 from voicectl.orchestrator.llm import Conversation, LLMBridge, LLMError
 from voicectl.orchestrator.pacer import Pacer
 from voicectl.orchestrator.policy import BargeInRecord, SessionMetrics, SessionPolicy, VadThresholds
 from voicectl.orchestrator.reply import Reply
 from voicectl.orchestrator.transport import AudioIn, BadInput, SessionSettings, TextIn, Transport
 from voicectl.orchestrator.tts import TTSBackend
+from voicectl.orchestrator.user_turn import UserTurn
 from voicectl.orchestrator.vad import InputResampler, VadEvent, VoiceActivityDetector
 from voicectl.registry.failover import FailoverEvent, NoWorkerAvailable
 from voicectl.rpc.client import SynthesisRequest
@@ -70,7 +73,7 @@ class Session:
             min_rms_dbfs=first.min_rms_dbfs,
         )
         self._transcriber = UtteranceTranscriber(
-            engine=asr, partial_interval_ms=policy.partial_interval_ms
+            engine=asr, partial_interval_ms=policy.partial_interval_ms, on_decode=self._on_decode
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._reply: Reply | None = None  # the reply in flight, if any
@@ -80,10 +83,15 @@ class Session:
         self._speech_ended_at: float | None = None
         self._partial_running = False
         self._onset_at = 0.0
-        self._silent_run = 0
         self._utterance_generation = 0
         self._closing = False
         self._timers: list[asyncio.TimerHandle] = []
+        self._turn = UserTurn(
+            transcriber=self._transcriber,
+            endpointing=policy.endpointing,
+            speculate_after_frames=policy.speculate_after_frames,
+            on_end=lambda: self.dispatch(fsm.SpeechEnded()),
+        )
 
     # -------------------------------------------------------------------- run
 
@@ -104,6 +112,7 @@ class Session:
 
     async def close(self) -> None:
         self._closing = True  # from here on no event starts anything new
+        self._turn.reset()
         for timer in self._timers:
             timer.cancel()
         for task in list(self._tasks):
@@ -119,17 +128,28 @@ class Session:
     def _on_audio(self, pcm: bytes) -> None:
         arrived = time.perf_counter()
         for frame in self._resampler.push(pcm):
-            in_speech = self._vad.in_speech
-            self._transcriber.push(frame, in_speech=in_speech)
+            # A pause inside the user's turn stays in the utterance: the turn may go on.
+            self._transcriber.push(frame, in_speech=self._vad.in_speech or self._turn.pausing)
             self._speech_frame_times.append(arrived)
             event = self._vad.process(frame)
-            self._track_tentative_end()
+            self._turn.track(
+                holding_turn=self.state.phase is fsm.Phase.USER_SPEAKING,
+                in_speech=self._vad.in_speech,
+                frame_is_speech=self._vad.last_is_speech,
+            )
             if event is VadEvent.SPEECH_START:
                 self._onset_at = self._speech_frame_times[-self._vad_start_frames()]
-                self.dispatch(fsm.SpeechStarted())
+                if self._turn.pausing:  # the pause was inside the turn
+                    self._turn.resume(at=self._onset_at)
+                else:
+                    self.dispatch(fsm.SpeechStarted())
             elif event is VadEvent.SPEECH_END:
                 self._speech_ended_at = arrived
-                self.dispatch(fsm.SpeechEnded())
+                if self.state.phase is fsm.Phase.USER_SPEAKING:
+                    silent = self._vad_thresholds().stop_frames * FRAME_MS / 1000
+                    self._turn.pause(started_at=arrived - silent)
+                else:
+                    self.dispatch(fsm.SpeechEnded())
             if (
                 self._vad.in_speech
                 and self.state.phase is fsm.Phase.USER_SPEAKING
@@ -138,25 +158,18 @@ class Session:
                 self._partial_running = True  # one partial at a time, no task per frame
                 self._spawn(self._partial())
 
-    def _track_tentative_end(self) -> None:
-        """Speculative final ASR: start it after a short silence, drop it if speech returns."""
-        if self.state.phase is not fsm.Phase.USER_SPEAKING or not self._vad.in_speech:
-            self._silent_run = 0
-            return
-        if self._vad.last_is_speech:
-            if self._silent_run >= self.policy.speculate_after_frames:
-                self._transcriber.drop_speculation()
-            self._silent_run = 0
-            return
-        self._silent_run += 1
-        if self._silent_run == self.policy.speculate_after_frames:
-            self._transcriber.speculate()
-
     def _vad_start_frames(self) -> int:
         return min(len(self._speech_frame_times), self._vad_thresholds().start_frames)
 
     def _vad_thresholds(self) -> VadThresholds:
         return self.policy.thresholds[self.state.phase]
+
+    def _on_decode(self, kind: DecodeKind, transcript: Transcript) -> None:
+        guard = transcript.guard or "none"
+        self.prometheus.asr_decodes.labels(kind, transcript.path, guard).inc()
+        self.prometheus.asr_decode.labels(transcript.path).observe(transcript.seconds)
+        if transcript.guard is not None:
+            log.info("asr %s decode tripped %s: %s", kind, guard, transcript.path)
 
     async def _partial(self) -> None:
         try:
@@ -178,6 +191,8 @@ class Session:
         if before is fsm.Phase.BARGED_IN and self.state.phase is fsm.Phase.USER_SPEAKING:
             self.prometheus.barge_ins.labels("stopped").inc()
         if self.state.phase is not before:
+            if before is fsm.Phase.USER_SPEAKING:  # the turn ended (or was taken over)
+                self._turn.reset()
             log.debug("session %s: %s -> %s on %s", self.settings.session_id, before.value,
                       self.state.phase.value, type(event).__name__)  # fmt: skip
             t = self._vad_thresholds()
