@@ -52,11 +52,21 @@ def test_level_gate_per_phase_overrides_only_that_phase() -> None:
         ({"barge_in": {"thresholds": {"speaking": {"min_rms_dbfs": 3}}}}, "speaking.min_rms_dbfs"),
         ({"barge_in": {"thresholds": {"speaking": {"min_rms_dbfs": "loud"}}}}, "-100..0"),
         ({"barge_in": {"thresholds": {"speaking": {"gate": -50}}}}, "unknown key"),
+        ({"turns": {"max_delay_ms": "long"}}, "turns.max_delay_ms"),
+        ({"turns": {"min_delay_ms": 2000, "max_delay_ms": 1000}}, "min_delay_ms <= max_delay_ms"),
+        ({"turns": {"patience": 3}}, "turns: unknown key"),
+        ({"turns": [1]}, "turns must be a mapping"),
     ],
 )
 def test_bad_values_are_named(data: dict[str, object], words: str) -> None:
     with pytest.raises(OrchestratorConfigError, match=words):
         from_mapping({"orchestrator": data})
+
+
+def test_turn_delays_are_configurable() -> None:
+    config = from_mapping({"orchestrator": {"turns": {"max_delay_ms": 2500}}})
+    endpointing = config.policy.endpointing
+    assert (endpointing.min_delay_ms, endpointing.max_delay_ms) == (240, 2500)
 
 
 def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
