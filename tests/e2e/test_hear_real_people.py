@@ -47,7 +47,8 @@ def test_a_recorded_sentence_with_pauses_is_one_turn_heard_right() -> None:
     assert not is_loop(transcripts[0])
     assert summary["barge_ins"] == 0, "the sentence's second half barged in on the reply"
     replies = summary["replies"]
-    assert isinstance(replies, list) and len(replies) == 1
+    assert isinstance(replies, list)
+    assert len(replies) == 1
 
 
 def test_the_piper_user_voice_is_one_turn_without_a_loop(tmp_path: Path) -> None:
@@ -57,6 +58,7 @@ def test_the_piper_user_voice_is_one_turn_without_a_loop(tmp_path: Path) -> None
     said = "What is the weather like today?"
     summary = _summary("--say", said, env=env)
     transcripts = summary["transcripts"]
-    assert isinstance(transcripts, list) and len(transcripts) == 1, transcripts
+    assert isinstance(transcripts, list)
+    assert len(transcripts) == 1, transcripts
     assert not is_loop(transcripts[0])
     assert word_error_rate(said, transcripts[0]) <= 0.2, transcripts[0]

@@ -46,14 +46,16 @@ def test_the_fast_path_loops_on_this_audio_and_a_guard_says_so(asr: WhisperASR) 
 
 def test_a_final_falls_back_to_the_stock_decode(asr: WhisperASR) -> None:
     result = asr.transcribe_detailed(_samples(), 16000)
-    assert result.path == "fallback" and result.guard is not None
+    assert result.path == "fallback"
+    assert result.guard is not None
     assert not is_loop(result.text)
     assert word_error_rate(SAID, result.text) <= 0.1, result.text
 
 
 def test_a_partial_is_dropped_rather_than_shown_looping(asr: WhisperASR) -> None:
     result = asr.transcribe_detailed(_samples(), 16000, fallback=False)
-    assert result.path == "dropped" and result.text == ""
+    assert result.path == "dropped"
+    assert result.text == ""
 
 
 def test_the_whole_recording_takes_the_fast_path_with_the_stock_words(asr: WhisperASR) -> None:

@@ -32,7 +32,8 @@ SPEECH = [
 def test_loops_are_found(text: str) -> None:
     assert is_loop(text)
     found = repetition(text)
-    assert found is not None and found.times >= 3
+    assert found is not None
+    assert found.times >= 3
 
 
 @pytest.mark.parametrize("text", SPEECH)
@@ -45,7 +46,8 @@ def test_speech_is_not_a_loop(text: str) -> None:
 def test_repeated_phrase_is_reported_where_it_starts() -> None:
     found = repetition("please ask not to ask not to ask not to now")
     assert found is not None
-    assert found.phrase == ("ask", "not", "to") and found.times == 3 and found.start == 1
+    assert found.phrase == ("ask", "not", "to")
+    assert (found.times, found.start) == (3, 1)
 
 
 def test_collapse_keeps_one_occurrence_and_the_words_around_it() -> None:

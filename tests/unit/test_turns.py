@@ -74,7 +74,8 @@ def test_a_pause_inside_a_sentence_does_not_end_the_turn() -> None:
     turn.heard("And so my fellow Americans ask not")
     assert not ended(turn, clock.advance(1.1))  # the recording's pause after "ask not"
     turn.resume(at=clock.now)
-    assert turn.deadline() is None and not turn.pausing
+    assert turn.deadline() is None
+    assert not turn.pausing
     # Had the speaker stopped there for good, the turn would have ended at max_delay_ms.
     turn.pause(started_at=clock.advance(2.0))
     turn.heard("ask not what your country can do for")
