@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,12 @@ from tests.e2e.bench_fields import documented_fields
 from tests.e2e.test_cli import run
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).parents[2]
+JFK = "../shared/audio/jfk.flac"  # relative to the repository, as docs/cli.md writes it
+JFK_TEXT = (
+    "And so, my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
 
 
 def summary_ok(value: object) -> None:
@@ -18,8 +25,8 @@ def summary_ok(value: object) -> None:
     assert 0 <= value["min"] <= value["p50"] <= value["p95"] <= value["max"]
 
 
-def bench(*args: str) -> dict[str, object]:
-    result = run("bench", *args, "--json", timeout=600)
+def bench(*args: str, cwd: Path | None = None) -> dict[str, object]:
+    result = run("bench", *args, "--json", timeout=600, cwd=cwd)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["bench"] == args[0]
@@ -42,6 +49,44 @@ def test_e2e() -> None:
     summary_ok(report["voice_to_voice_ms"])
     summary_ok(report["server_after_vad_end_ms"])
     assert report["target_p95_ms"] == 400
+
+
+def test_e2e_with_a_recorded_question() -> None:
+    report = bench("e2e", "--input", JFK, "--runs", "1", cwd=REPO)
+    assert report["runs"] == 1
+    summary_ok(report["voice_to_voice_ms"])
+    summary_ok(report["server_after_vad_end_ms"])
+
+
+def test_turns_on_real_speech() -> None:
+    """Structure and sane values only: how many turns the sentence takes, and its WER, are
+    what the turn-taking work is judged by, asserted with it."""
+    report = bench("turns", "--input", JFK, "--reference", JFK_TEXT, "--runs", "1", cwd=REPO)
+    assert report["runs"] == 1
+    (recording,) = report["inputs"]  # type: ignore[misc]
+    assert recording["file"] == JFK
+    assert recording["seconds"] == 11.0
+    assert 10.0 < recording["speech_end_s"] < 11.0
+    assert recording["reference"] == JFK_TEXT
+    (result,) = report["results"]  # type: ignore[misc]
+    assert result["input"] == "jfk.flac"
+    assert result["run"] == 1
+    assert result["turns"] >= 1
+    assert result["turns"] == len(result["transcripts"])
+    assert all(isinstance(t, str) and t.strip() for t in result["transcripts"])
+    assert isinstance(result["wer"], float)
+    assert 0.0 <= result["wer"] <= 1.0
+    assert isinstance(result["loops"], int)
+    assert len(result["loop_texts"]) <= result["loops"]  # the distinct looping texts
+    assert result["max_compression_ratio"] > 0
+    for name in ("final_after_speech_ms", "voice_to_voice_ms"):
+        assert result[name] > 0, name  # the client saw both after the speech ended
+        summary_ok(report[name])
+    for name in ("server_final_after_vad_end_ms", "server_reply_after_vad_end_ms"):
+        assert result[name] is None or result[name] >= 0, name
+    assert report["single_turn_rate"] == (1.0 if result["turns"] == 1 else 0.0)
+    assert report["wer_mean"] == report["wer_max"] == result["wer"]
+    assert report["loops"] == result["loops"]
 
 
 def test_jitter() -> None:

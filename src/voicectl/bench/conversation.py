@@ -1,6 +1,8 @@
-"""Conversation benchmarks through a real orchestrator: barge-in, voice-to-voice, pacing jitter.
+"""Conversation benchmarks through a real orchestrator: barge-in and pacing jitter, and the
+stack they share with the spoken-turn benches (``voicectl.bench.spoken``).
 
-Each run replays rendered user speech (espeak-ng) in real time over the WebSocket.
+Each run replays user speech in real time over the WebSocket: a phrase rendered by
+espeak-ng, or a recording (``UserSpeech`` from ``voicectl.bench.recordings``).
 Server-side figures come from the session's own metrics (embedded orchestrator);
 client-side figures are timed by the client, which also works against a remote URL.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from voicectl.audio.frames import Int16Audio
+from voicectl.audio.frames import Int16Audio, samples_per_frame
 from voicectl.bench.fal import machine_info
 from voicectl.bench.scenario import noise, speak, stream_audio
 from voicectl.bench.stats import Summary
@@ -31,7 +33,6 @@ REPLY_PROMPT = (
     "and kept the lamp burning through every storm for forty years."
 )
 INTERRUPTION = "Stop, wait a moment please."
-QUESTION = "What is the weather like today?"
 SPEECH_RMS = 500.0  # int16 RMS above which a 20 ms frame counts as speech onset/offset
 
 
@@ -75,6 +76,31 @@ def speech_bounds(audio: Int16Audio) -> tuple[int, int]:
     frames = audio[: audio.size // 320 * 320].reshape(-1, 320).astype(np.float64)
     loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > SPEECH_RMS)
     return int(loud[0]), int(loud[-1])
+
+
+@dataclass(frozen=True, eq=False)
+class UserSpeech:
+    """The user's side of one run, at ``RATE``, and the 20 ms frames where speech begins and
+    ends (the latencies count from them)."""
+
+    name: str
+    audio: Int16Audio
+    first_frame: int
+    last_frame: int
+
+    def from_onset(self) -> UserSpeech:
+        """The same speech without what precedes its first frame (a recording's room noise,
+        which a VAD may take for the onset)."""
+        start = self.first_frame * samples_per_frame(RATE)
+        return UserSpeech(name=self.name, audio=self.audio[start:], first_frame=0,
+                          last_frame=self.last_frame - self.first_frame)  # fmt: skip
+
+
+def synthesized(text: str) -> UserSpeech:
+    """``text`` spoken by espeak-ng: digital silence around it, so loudness finds the speech."""
+    audio = speak(text, sample_rate=RATE)
+    first, last = speech_bounds(audio)
+    return UserSpeech(name=f"espeak-ng: {text}", audio=audio, first_frame=first, last_frame=last)
 
 
 def frame_recorder(sent_at: dict[int, float]) -> Callable[[int], None]:
@@ -138,11 +164,18 @@ class BargeInReport:
 
 
 async def run_bargein(
-    config: ConversationBenchConfig, *, progress: Callable[[int], None] | None = None
+    config: ConversationBenchConfig,
+    *,
+    interruption: UserSpeech | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> BargeInReport:
-    """Interrupt a playing reply with speech (odd runs) or a noise burst (even runs)."""
-    speech = await asyncio.to_thread(speak, INTERRUPTION, sample_rate=RATE)
-    onset_frame, _ = speech_bounds(speech)
+    """Interrupt a playing reply with speech (odd runs) or a noise burst (even runs); the
+    speech is INTERRUPTION by espeak-ng, or a recording from its first speech frame on."""
+    if interruption is not None:
+        spoken = interruption.from_onset()
+    else:
+        spoken = await asyncio.to_thread(synthesized, INTERRUPTION)
+    speech, onset_frame = spoken.audio, spoken.first_frame
     silence = np.zeros(RATE, dtype=np.int16)
     rng = random.Random(config.seed)
     report = BargeInReport(runs=config.runs)
@@ -178,89 +211,6 @@ async def run_bargein(
                 report.server_ms.append((record.paused_at - record.onset_frame_at) * 1000)
             if progress is not None:
                 progress(run + 1)
-    return report
-
-
-@dataclass
-class VoiceToVoiceReport:
-    runs: int
-    client_ms: list[float] = field(
-        default_factory=list
-    )  # last speech frame sent -> first reply frame
-    server_ms: list[float] = field(default_factory=list)  # VAD end of speech -> first frame sent
-
-    def to_dict(self) -> dict[str, object]:
-        client = Summary.of(self.client_ms).to_dict(1) if self.client_ms else None
-        return {
-            "bench": "e2e",
-            "runs": self.runs,
-            "voice_to_voice_ms": client,
-            "server_after_vad_end_ms": Summary.of(self.server_ms).to_dict(1)
-            if self.server_ms
-            else None,
-            "target_p95_ms": 400,
-            "meets_target": client is not None and client["p95"] < 400,
-            "machine": machine_info(),
-        }
-
-
-@dataclass(frozen=True)
-class SpokenTurn:
-    """One spoken question: when each event arrived after the last loud frame was sent."""
-
-    after_speech_ms: dict[str, float]
-    transcript: str
-    session: Session | None
-
-
-async def time_spoken_turns(
-    config: ConversationBenchConfig, *, progress: Callable[[int], None] | None = None
-) -> list[SpokenTurn]:
-    """Speak QUESTION ``config.runs`` times in real time; time the transcript and the reply."""
-    speech = await asyncio.to_thread(speak, QUESTION, sample_rate=RATE)
-    _, last_frame = speech_bounds(speech)
-    audio = np.concatenate([speech, np.zeros(2 * RATE, dtype=np.int16)])
-    turns: list[SpokenTurn] = []
-    async with stack(config) as bench:
-        for run in range(config.runs):
-            async with TalkClient(
-                bench.url, input_sample_rate=RATE, output_sample_rate=RATE
-            ) as talk:
-                sent_at: dict[int, float] = {}
-                streaming = asyncio.create_task(
-                    stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))
-                )
-                events = {
-                    kind: await talk.wait_for(kind, timeout=60)
-                    for kind in ("transcript.final", "reply.started")
-                }
-                await talk.wait_for("reply.done", timeout=60)
-                await streaming
-                session_id = talk.session_id
-            turns.append(
-                SpokenTurn(
-                    after_speech_ms={
-                        kind: (event["_at"] - sent_at[last_frame]) * 1000
-                        for kind, event in events.items()
-                    },
-                    transcript=str(events["transcript.final"]["text"]),
-                    session=await finished_session(bench, session_id),
-                )
-            )
-            if progress is not None:
-                progress(run + 1)
-    return turns
-
-
-async def run_e2e(
-    config: ConversationBenchConfig, *, progress: Callable[[int], None] | None = None
-) -> VoiceToVoiceReport:
-    """Speak a question; time end of speech -> first reply audio at the client."""
-    report = VoiceToVoiceReport(runs=config.runs)
-    for turn in await time_spoken_turns(config, progress=progress):
-        report.client_ms.append(turn.after_speech_ms["reply.started"])
-        if turn.session is not None and turn.session.metrics.voice_to_voice:
-            report.server_ms.append(turn.session.metrics.voice_to_voice[0] * 1000)
     return report
 
 

@@ -15,14 +15,9 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from voicectl.bench.conversation import (
-    RATE,
-    ConversationBenchConfig,
-    finished_session,
-    stack,
-    time_spoken_turns,
-)
+from voicectl.bench.conversation import RATE, ConversationBenchConfig, finished_session, stack
 from voicectl.bench.fal import machine_info
+from voicectl.bench.spoken import time_spoken_turns
 from voicectl.bench.stats import Summary
 from voicectl.talk.client import TalkClient
 
@@ -142,6 +137,7 @@ async def run_asr(
     """Spoken questions; end of speech -> final transcript at the client."""
     report = AsrReport(runs=config.runs)
     for turn in await time_spoken_turns(config, progress=progress):
-        report.final_ms.append(turn.after_speech_ms["transcript.final"])
+        if "transcript.final" in turn.after_speech_ms:
+            report.final_ms.append(turn.after_speech_ms["transcript.final"])
         report.transcripts.append(turn.transcript)
     return report

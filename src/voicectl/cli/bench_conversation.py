@@ -1,4 +1,4 @@
-"""``voicectl bench bargein|e2e|jitter|asr|load|rtf``: conversation benchmarks.
+"""``voicectl bench bargein|e2e|turns|jitter|asr|load|rtf``: conversation benchmarks.
 
 They run against an embedded orchestrator (and worker) by default, or a running
 orchestrator with ``--url`` (server-side figures then come from its /metrics).
@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from voicectl.bench.conversation import ConversationBenchConfig, run_bargein, run_e2e, run_jitter
+from voicectl.bench.conversation import ConversationBenchConfig, run_bargein, run_jitter
 from voicectl.bench.fal import FalConfig, run_fal
 from voicectl.bench.load import run_asr, run_load
+from voicectl.bench.recordings import Recording, RecordingError, load_recording
 from voicectl.bench.scenario import ScenarioError
+from voicectl.bench.spoken import run_e2e
+from voicectl.bench.turns import run_turns
 from voicectl.cli.common import Exit, console, err_console, fail, print_json
 from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfig
@@ -55,6 +60,8 @@ def _run(work: Callable[[Callable[[float], None]], Awaitable[T]], total: float, 
         return asyncio.run(main())
     except ScenarioError as exc:
         fail(str(exc), Exit.USAGE)
+    except TimeoutError as exc:
+        fail(str(exc), Exit.FAILURE)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the orchestrator or worker: {exc}", Exit.UNAVAILABLE)
 
@@ -87,8 +94,23 @@ JSON = typer.Option(False, "--json", help="Print a JSON report.")
 LOG = typer.Option("warning", help="debug, info, warning or error.")
 
 
+def _recordings(inputs: list[Path], references: list[str] | None = None) -> list[Recording]:
+    """Decode every --input before anything starts: a bad file is a usage error."""
+    if references and len(references) != len(inputs):
+        fail(f"--reference: give one per --input ({len(inputs)}), got {len(references)}",
+             Exit.USAGE)  # fmt: skip
+    try:
+        return [load_recording(path, reference=references[i] if references else None)
+                for i, path in enumerate(inputs)]  # fmt: skip
+    except RecordingError as exc:
+        fail(escape(str(exc)), Exit.USAGE)
+
+
 def bargein_command(
     runs: int = typer.Option(10, min=2, help="Runs; odd ones interrupt with a noise burst."),
+    input_file: Path | None = typer.Option(
+        None, "--input", help="Recording to interrupt with (WAV, FLAC, MP3...); default espeak-ng."
+    ),
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
     json_out: bool = JSON, log_level: str = LOG,
 ) -> None:  # fmt: skip
@@ -100,12 +122,17 @@ def bargein_command(
     """
     setup_logging(log_level)
     cfg = _config(url, worker, model, runs)
-    report = _run(lambda tick: run_bargein(cfg, progress=tick), runs, "barge-in")
+    speech = _recordings([input_file])[0].speech if input_file is not None else None
+    report = _run(lambda tick: run_bargein(cfg, interruption=speech, progress=tick), runs,
+                  "barge-in")  # fmt: skip
     _show(report.to_dict(), json_out, "barge-in latency (ms)")
 
 
 def e2e_command(
-    runs: int = typer.Option(10, min=1, help="Spoken questions."),
+    runs: int = typer.Option(10, min=1, help="Spoken questions (per --input)."),
+    inputs: list[Path] = typer.Option(
+        [], "--input", help="Recorded question (WAV, FLAC, MP3...), repeatable; default espeak-ng."
+    ),
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
     json_out: bool = JSON, log_level: str = LOG,
 ) -> None:  # fmt: skip
@@ -116,8 +143,67 @@ def e2e_command(
     """
     setup_logging(log_level)
     cfg = _config(url, worker, model, runs)
-    report = _run(lambda tick: run_e2e(cfg, progress=tick), runs, "voice-to-voice")
+    speech = [rec.speech for rec in _recordings(inputs)]
+    report = _run(lambda tick: run_e2e(cfg, speech=speech, progress=tick),
+                  runs * max(1, len(speech)), "voice-to-voice")  # fmt: skip
     _show(report.to_dict(), json_out, "voice-to-voice latency (ms)")
+
+
+def _turns_table(report: dict[str, Any]) -> Table:
+    table = Table(title="real speech: turns, words, loops", header_style="bold")
+    for column in ("input", "run", "turn", "transcript", "WER", "loops", "final ms", "reply ms"):
+        table.add_column(column, justify="left" if column in ("input", "transcript") else "right")
+
+    def num(value: object) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    for result in report["results"]:
+        per_run = [num(result["wer"]), str(result["loops"]), num(result["final_after_speech_ms"]),
+                   num(result["voice_to_voice_ms"])]  # fmt: skip
+        texts = result["transcripts"] or ["(nothing recognised)"]
+        for index, text in enumerate(texts, start=1):
+            cells = [result["input"], str(result["run"])] if index == 1 else ["", ""]
+            turn = str(index) if result["transcripts"] else "0"
+            table.add_row(*cells, turn, escape(text), *(per_run if index == 1 else []))
+    final, reply = report["final_after_speech_ms"], report["voice_to_voice_ms"]
+    table.caption = (
+        f"single_turn_rate={report['single_turn_rate']}, wer_mean={report['wer_mean']}, "
+        f"wer_max={report['wer_max']}, loops={report['loops']}, "
+        f"max_compression_ratio={report['max_compression_ratio']}; end of speech -> final "
+        f"p50/p95 {num(final and final['p50'])}/{num(final and final['p95'])} ms, -> reply "
+        f"p50/p95 {num(reply and reply['p50'])}/{num(reply and reply['p95'])} ms"
+    )
+    return table
+
+
+def turns_command(
+    inputs: list[Path] = typer.Option(
+        ..., "--input", help="Recording of real speech (WAV, FLAC, MP3...), repeatable."
+    ),
+    references: list[str] = typer.Option(
+        [], "--reference",
+        help="What was said, one per --input: the text, or a .txt file. Default: <input>.txt "
+        "or the transcript column of README.md beside it.",
+    ),
+    runs: int = typer.Option(3, min=1, help="Runs per recording."),
+    url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
+    json_out: bool = JSON, log_level: str = LOG,
+) -> None:  # fmt: skip
+    """Real speech heard by the orchestrator: each recording streamed in real time; the
+    turns it took (1 = the sentence stayed whole), WER against the reference, Whisper
+    repetition loops, and end of speech -> final transcript / first reply latencies.
+
+    Example: voicectl bench turns --input ../shared/audio/jfk.flac --runs 3 --json
+    """
+    setup_logging(log_level)
+    cfg = _config(url, worker, model, runs)
+    recordings = _recordings(inputs, references)
+    report = _run(lambda tick: run_turns(cfg, recordings, progress=tick),
+                  runs * len(recordings), "turns").to_dict()  # fmt: skip
+    if json_out:
+        print_json(report)
+    else:
+        console.print(_turns_table(report))
 
 
 def jitter_command(
@@ -211,6 +297,7 @@ def rtf_command(
 
 def register(app: typer.Typer) -> None:
     for name, command in (("bargein", bargein_command), ("e2e", e2e_command),
-                          ("jitter", jitter_command), ("asr", asr_command),
-                          ("load", load_command), ("rtf", rtf_command)):  # fmt: skip
+                          ("turns", turns_command), ("jitter", jitter_command),
+                          ("asr", asr_command), ("load", load_command),
+                          ("rtf", rtf_command)):  # fmt: skip
         app.command(name)(command)

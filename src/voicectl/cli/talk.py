@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,8 +14,9 @@ import soxr
 import typer
 from rich.markup import escape
 
-from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES
-from voicectl.audio.wav import read_wav, write_wav
+from voicectl.audio.decode import AudioDecodeError, decode_audio_file
+from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, Int16Audio
+from voicectl.audio.wav import write_wav
 from voicectl.bench.scenario import Scenario, ScenarioError, load_scenario, render
 from voicectl.cli.common import Exit, console, err_console, fail, print_json
 from voicectl.observability.logging import setup_logging
@@ -41,13 +41,14 @@ HELP = """Talk to the agent: your turn goes in, its spoken reply comes back.
 With no --input/--say/--text, talk through the microphone and speaker (needs
 `pip install 'voicectl\\[audio]'`); echo cancellation keeps the agent from
 interrupting itself on laptop speakers (--no-aec to turn it off). Without an audio
-device, give the user's turn as a file (--input), as text to speak (--say) or as
-typed text (--text). With no --url an orchestrator and a worker run in this
+device, give the user's turn as a recording (--input: WAV, FLAC, MP3 or anything
+ffmpeg decodes, any rate, mono or stereo), as text to speak (--say) or as typed
+text (--text). With no --url an orchestrator and a worker run in this
 process on the default models (Piper voice, tiny.en ASR, echo LLM).
 
 Example: voicectl talk --say "What is the weather like today?" --output session.wav
 """
-FILE_MODES = '--input FILE.wav, --scenario FILE.yaml, --say "TEXT" or --text "TEXT"'
+FILE_MODES = '--input FILE (WAV, FLAC, MP3...), --scenario FILE.yaml, --say "TEXT" or --text "TEXT"'
 
 
 def _printer(event: Event) -> None:
@@ -183,23 +184,18 @@ def _live_mode(
 
 
 async def _talk(
-    *, url: str | None, worker: str | None, config: Path | None, input_wav: Path | None,
+    *, url: str | None, worker: str | None, config: Path | None, input_audio: Int16Audio | None,
     say: str | None, text: str | None, interrupt: str | None, interrupt_after: float,
     output: Path | None, rate: int, quiet: bool, scenario: Scenario | None = None,
 ) -> TalkResult:  # fmt: skip
     async with _orchestrator(url, worker, config) as address:
-        user_audio = None
-        if input_wav is not None:
-            audio, wav_rate = read_wav(input_wav)
-            if wav_rate != rate:
-                audio = soxr.resample(audio, wav_rate, rate).astype("int16")
-            user_audio = audio
-        elif scenario is not None:
+        user_audio = input_audio  # decoded at --rate before anything started
+        if user_audio is None and scenario is not None:
             audio = await asyncio.to_thread(render, scenario)
             if scenario.sample_rate != rate:
                 audio = soxr.resample(audio, scenario.sample_rate, rate).astype("int16")
             user_audio = audio
-        elif say is not None:
+        elif user_audio is None and say is not None:
             user_audio = await user_speech(say, rate)
         interrupt_audio = await user_speech(interrupt, rate) if interrupt else None
         async with TalkClient(address, input_sample_rate=rate, output_sample_rate=rate) as talk:
@@ -220,10 +216,12 @@ def talk_command(
     url: str | None = typer.Option(None, help="ws://HOST:PORT of a running orchestrator."),
     worker: str | None = typer.Option(None, help="HOST:PORT of a worker for the embedded one."),
     config: Path | None = typer.Option(None, "--config", "-c", help="orchestrator.yaml"),
-    input_wav: Path | None = typer.Option(None, "--input", "-i", help="WAV of the user's side."),
+    input_file: Path | None = typer.Option(
+        None, "--input", "-i", help="Recording of the user's side: WAV, FLAC, MP3, any rate."
+    ),
     say: str | None = typer.Option(None, help="Speak this as the user's turn."),
     scenario_file: Path | None = typer.Option(
-        None, "--scenario", help="Scenario YAML: timed user turns and noise (espeak-ng)."
+        None, "--scenario", help="Scenario YAML: timed user turns (espeak-ng), recordings, noise."
     ),
     text: str | None = typer.Option(None, help="Type this as the user's turn."),
     interrupt: str | None = typer.Option(None, help="Speak this over the reply (barge-in)."),
@@ -257,7 +255,7 @@ def talk_command(
             scenario = load_scenario(scenario_file)
         except ScenarioError as exc:
             fail(str(exc), Exit.USAGE)
-    if input_wav is None and say is None and text is None and scenario is None:
+    if input_file is None and say is None and text is None and scenario is None:
         if output is not None or interrupt is not None:
             fail(f"--output and --interrupt need a scripted turn: {FILE_MODES}", Exit.USAGE)
         _live_mode(
@@ -265,16 +263,15 @@ def talk_command(
             output_device=output_device, no_aec=no_aec, json_out=json_out,
         )  # fmt: skip
         return
-    if input_wav is not None:
-        if not input_wav.is_file():
-            fail(f"--input {input_wav} does not exist", Exit.USAGE)
-        try:
-            read_wav(input_wav)
-        except (ValueError, EOFError, wave.Error) as exc:
-            fail(f"--input {input_wav} is not a 16-bit PCM WAV file: {exc}", Exit.USAGE)
+    input_audio = None
+    if input_file is not None:
+        try:  # before any orchestrator starts: a bad file costs nothing
+            input_audio = decode_audio_file(input_file, sample_rate=rate)
+        except AudioDecodeError as exc:
+            fail(f"--input: {escape(str(exc))}", Exit.USAGE)
     try:
         result = asyncio.run(_talk(
-            url=url, worker=worker, config=config, input_wav=input_wav, say=say, text=text,
+            url=url, worker=worker, config=config, input_audio=input_audio, say=say, text=text,
             interrupt=interrupt, interrupt_after=interrupt_after, output=output, rate=rate,
             quiet=json_out, scenario=scenario,
         ))  # fmt: skip
