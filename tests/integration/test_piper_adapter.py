@@ -100,6 +100,17 @@ async def test_first_phrase_is_spoken_before_the_text_ends(joe: PiperAdapter) ->
     assert len(chunks) == 2
 
 
+def test_render_speaks_the_whole_text_in_one_piece(joe: PiperAdapter) -> None:
+    # Same voice, no first-phrase seam: one array, about as long as the streamed sentence.
+    audio = joe.render(FIRST)
+    assert audio.dtype == np.float32
+    assert audio.ndim == 1
+    assert float(np.sqrt(np.mean(audio**2))) > 0.02
+    assert 0.04 * len(FIRST) < audio.size / RATE < 0.12 * len(FIRST)
+    with pytest.raises(ValueError, match="allowed: default"):
+        joe.render(FIRST, voice="nobody")
+
+
 async def test_speed_shortens_the_audio(joe: PiperAdapter) -> None:
     normal = seconds(await synth(joe, SECOND))
     fast = seconds(await synth(joe, SECOND, speed=2.0))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import soxr
 
-from voicectl.audio.frames import Int16Audio, to_float32
+from voicectl.audio.frames import Int16Audio
 from voicectl.bench.scenario import speak, stream_audio
 from voicectl.talk.client import Event, TalkClient
 
@@ -29,23 +29,13 @@ async def user_speech(text: str, sample_rate: int) -> Int16Audio:
     """The user's turn: espeak-ng if installed (a voice unlike the agent's), else Piper."""
     if shutil.which("espeak-ng"):
         return await asyncio.to_thread(speak, text, sample_rate=sample_rate)
-    from voicectl.worker.adapters.base import CancelToken, SynthesisOptions
     from voicectl.worker.adapters.piper import PiperAdapter
     from voicectl.worker.catalog import PIPER_JOE
 
     voice = await asyncio.to_thread(PiperAdapter.load, PIPER_JOE)
-
-    async def once() -> AsyncIterator[str]:
-        yield text
-
-    chunks = [
-        to_float32(chunk)
-        async for chunk in voice.stream(
-            once(), voice="default", options=SynthesisOptions(), cancel=CancelToken()
-        )
-    ]
+    rendered = await asyncio.to_thread(voice.render, text)
     voice.unload()
-    audio = np.asarray(soxr.resample(np.concatenate(chunks), voice.native_sample_rate, sample_rate))
+    audio = np.asarray(soxr.resample(rendered, voice.native_sample_rate, sample_rate))
     pcm: Int16Audio = np.clip(audio * 32767, -32768, 32767).astype(np.int16)
     return pcm
 

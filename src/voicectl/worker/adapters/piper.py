@@ -246,6 +246,22 @@ class PiperAdapter(TTSAdapter):
             if audio.size:
                 yield audio
 
+    def render(self, text: str, *, voice: str = "default") -> FloatAudio:
+        """The whole text in one blocking pass, for offline use (the user voice of `talk`).
+        ``stream`` cuts a short first phrase for latency; that seam can blur a word (tiny.en
+        hears "weather like | today" as "weather light today"), which a recording must not."""
+        piper_voice = self._voice
+        if piper_voice is None:
+            raise RuntimeError(f"model {self.spec.model_id!r} is unloaded")
+        syn_config = SynthesisConfig(
+            speaker_id=self.speaker_id(voice), length_scale=self._config.length_scale
+        )
+        chunks = [
+            np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+            for chunk in piper_voice.synthesize(text, syn_config=syn_config)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
     def unload(self) -> None:
         self._voice = None
         gc.collect()
