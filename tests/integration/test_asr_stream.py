@@ -130,6 +130,27 @@ async def test_cancel_drops_the_utterance(engine: AsrEngine, speech: Int16Audio)
     assert await transcriber.finish() == ""
 
 
+async def test_a_continued_utterance_is_heard_with_the_one_before(
+    engine: AsrEngine, speech: Int16Audio
+) -> None:
+    frames = frames_of(speech)
+    half = len(frames) // 2
+    transcriber = UtteranceTranscriber(engine=engine, preroll_ms=0)
+    transcriber.start_utterance(continue_previous=True)  # nothing before it: a new turn
+    assert not transcriber.continued
+    for frame in frames[:half]:
+        transcriber.push(frame, in_speech=True)
+    await transcriber.finish()
+    transcriber.start_utterance(continue_previous=True)
+    assert transcriber.continued
+    assert transcriber.utterance_ms == half * 20  # the first part comes first
+    for frame in frames[half:]:
+        transcriber.push(frame, in_speech=True)
+    whole = await transcriber.finish()
+    assert not transcriber.continued
+    assert {"schedule", "meeting", "thursday", "office"} <= words(whole), whole
+
+
 async def test_inference_runs_off_the_event_loop(engine: AsrEngine, speech: Int16Audio) -> None:
     ticks = 0
     stop = asyncio.Event()

@@ -127,6 +127,17 @@ def test_report_fields_match_the_documented_table() -> None:
     assert isinstance(results, list)
     assert results[1]["turns"] == 2
     assert results[1]["voice_to_voice_ms"] is None
+    assert report["continuations"] == 0
+
+
+def test_a_turn_carried_on_counts_once_with_its_whole_text() -> None:
+    carried_on = {**event("transcript.final", "hello there"), "continues": True}
+    result = judge([event("transcript.final", "hello"), carried_on],
+                   reference="hello there", input_name="a.flac", run=1)  # fmt: skip
+    assert result.transcripts == ["hello there"]
+    assert result.turns == 1
+    assert result.continuations == 1
+    assert result.wer == 0.0
 
 
 def test_barge_in_speech_starts_at_its_onset() -> None:

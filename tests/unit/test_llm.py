@@ -57,6 +57,32 @@ def test_conversation_merges_repeated_roles_and_skips_empty_text() -> None:
     assert conversation.messages() == [ChatMessage("user", "Book a table for two people")]
 
 
+def test_a_carried_on_turn_replaces_the_turn_and_its_cut_reply() -> None:
+    conversation = Conversation()
+    conversation.add_user("Hello")
+    conversation.add_assistant("Hi there.")
+    conversation.add_user("That's one small step for man.")
+    conversation.add_assistant("You said")  # cut off when the user carried on
+    conversation.retract_user("That's one small step for man.")
+    conversation.add_user("That's one small step for man. One giant leap for mankind.")
+    assert conversation.messages() == [
+        ChatMessage("user", "Hello"),
+        ChatMessage("assistant", "Hi there."),
+        ChatMessage("user", "That's one small step for man. One giant leap for mankind."),
+    ]
+
+
+def test_retracting_keeps_an_earlier_turn_merged_into_the_same_message() -> None:
+    conversation = Conversation()
+    conversation.add_user("Book a table")
+    conversation.add_assistant("")  # cut before any text: the next turn merges
+    conversation.add_user("for two")
+    conversation.retract_user("for two")
+    assert conversation.messages() == [ChatMessage("user", "Book a table")]
+    conversation.retract_user("not what was said")  # nothing to take back
+    assert conversation.messages() == [ChatMessage("user", "Book a table")]
+
+
 def test_conversation_validates_max_turns() -> None:
     with pytest.raises(ValueError, match="max_turns"):
         Conversation(max_turns=0)

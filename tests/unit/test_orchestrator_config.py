@@ -56,6 +56,9 @@ def test_level_gate_per_phase_overrides_only_that_phase() -> None:
         ({"turns": {"min_delay_ms": 2000, "max_delay_ms": 1000}}, "min_delay_ms <= max_delay_ms"),
         ({"turns": {"patience": 3}}, "turns: unknown key"),
         ({"turns": [1]}, "turns must be a mapping"),
+        ({"turns": {"continuation_ms": -1}}, "turns.continuation_ms"),
+        ({"barge_in": {"thresholds": {"listening": {"speech_prob": 2}}}}, "listening.speech_prob"),
+        ({"barge_in": {"thresholds": {"listening": {"speech_prob": "x"}}}}, "0.15..1, or null"),
     ],
 )
 def test_bad_values_are_named(data: dict[str, object], words: str) -> None:
@@ -64,9 +67,21 @@ def test_bad_values_are_named(data: dict[str, object], words: str) -> None:
 
 
 def test_turn_delays_are_configurable() -> None:
-    config = from_mapping({"orchestrator": {"turns": {"max_delay_ms": 2500}}})
+    config = from_mapping({"orchestrator": {"turns": {"max_delay_ms": 2500,
+                                                      "continuation_ms": 0}}})  # fmt: skip
     endpointing = config.policy.endpointing
     assert (endpointing.min_delay_ms, endpointing.max_delay_ms) == (240, 2500)
+    assert endpointing.continuation_ms == 0
+
+
+def test_silero_is_on_in_the_users_turn_and_off_under_the_reply() -> None:
+    thresholds = from_mapping({}).policy.thresholds
+    assert thresholds[Phase.USER_SPEAKING].speech_prob == 0.5
+    assert thresholds[Phase.SPEAKING].speech_prob is None  # frame-fast barge-in onset
+    config = from_mapping({"orchestrator": {"barge_in": {"thresholds": {
+        "user_speaking": {"speech_prob": None}, "speaking": {"speech_prob": 0.6}}}}})  # fmt: skip
+    assert config.policy.thresholds[Phase.USER_SPEAKING].speech_prob is None
+    assert config.policy.thresholds[Phase.SPEAKING].speech_prob == 0.6
 
 
 def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from voicectl.orchestrator.turns import Endpointer, EndpointingConfig, looks_unfinished
+from voicectl.orchestrator.turns import (
+    Endpointer,
+    EndpointingConfig,
+    continues_turn,
+    looks_unfinished,
+)
 
 CONFIG = EndpointingConfig(min_delay_ms=240, max_delay_ms=1600, resume_margin_ms=300)
 
@@ -132,8 +137,28 @@ def test_words_heard_outside_a_pause_are_ignored() -> None:
         ({"min_delay_ms": 900, "max_delay_ms": 800}, "min_delay_ms <= max_delay_ms"),
         ({"min_delay_ms": -1}, "min_delay_ms"),
         ({"resume_margin_ms": -5}, "resume_margin_ms"),
+        ({"continuation_ms": -1}, "continuation_ms"),
     ],
 )
 def test_bad_config_is_refused(values: dict[str, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         EndpointingConfig(**values)
+
+
+def test_speech_soon_after_the_last_word_continues_the_turn() -> None:
+    clock = FakeClock()
+    turn = Endpointer(CONFIG)
+    turn.pause(started_at=clock.now)
+    assert turn.pause_started == clock.now
+    last_word = clock.now
+    turn.heard("That's one small step for man.")
+    assert ended(turn, clock.advance(0.24))  # reads finished: the turn ends
+    window = CONFIG.continuation_ms / 1000
+    assert continues_turn(last_word_at=last_word, onset_at=last_word + 1.1, config=CONFIG)
+    assert continues_turn(last_word_at=last_word, onset_at=last_word + window, config=CONFIG)
+    assert not continues_turn(
+        last_word_at=last_word, onset_at=last_word + window + 0.02, config=CONFIG
+    )
+    assert not continues_turn(last_word_at=None, onset_at=last_word + 0.5, config=CONFIG)
+    off = EndpointingConfig(continuation_ms=0)
+    assert not continues_turn(last_word_at=last_word, onset_at=last_word + 0.1, config=off)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soxr
 
+from voicectl.audio.decode import decode_audio_file
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, Int16Audio, float_to_pcm16
+from voicectl.orchestrator.silero import SileroStream
 from voicectl.orchestrator.vad import (
     VAD_FRAME_BYTES,
     Hysteresis,
@@ -194,6 +197,49 @@ async def test_spoken_sentence_is_one_segment() -> None:
     for aggressiveness in (0, 2, 3):
         vad = VoiceActivityDetector(aggressiveness=aggressiveness)
         assert events(vad, pcm) == [START, END], aggressiveness
+
+
+# --- Silero in the user's turn ------------------------------------------------------------
+
+JFK_HEAD = Path(__file__).parents[1] / "data" / "asr" / "jfk-first-9.2s.flac"
+
+
+def hiss(seconds: float, dbfs: float, seed: int = 3) -> Int16Audio:
+    noise = np.random.default_rng(seed).normal(0.0, 32768 * 10 ** (dbfs / 20), int(16000 * seconds))
+    return np.clip(noise, -32768, 32767).astype(np.int16)
+
+
+def user_turn_vad(speech_prob: float | None) -> VoiceActivityDetector:
+    return VoiceActivityDetector(start_frames=3, stop_frames=12, speech_prob=speech_prob,
+                                 silero=SileroStream())  # fmt: skip
+
+
+def test_a_pause_under_hiss_is_a_pause_with_silero() -> None:
+    # Recorded speech, a second of -35 dBFS hiss, the speech again: webrtcvad hears the
+    # hiss as speech; with Silero the pause ends the segment and the speech starts anew.
+    speech = decode_audio_file(JFK_HEAD, sample_rate=16000)[: 16000 * 2]
+    pcm = np.concatenate([speech, hiss(1.0, -35), speech, silence(0.5)])
+    assert events(user_turn_vad(0.5), pcm) == [START, END, START, END]
+    webrtc_alone = VoiceActivityDetector(start_frames=3, stop_frames=12)
+    assert events(webrtc_alone, pcm) == [START, END], "webrtcvad alone hides the pause"
+
+
+def test_hiss_alone_never_starts_speech_with_silero() -> None:
+    assert events(user_turn_vad(0.5), np.concatenate([silence(0.2), hiss(2.0, -30)])) == []
+
+
+def test_without_speech_prob_silero_is_fed_but_does_not_decide() -> None:
+    vad = user_turn_vad(None)
+    pcm = np.concatenate([silence(0.2), hiss(2.0, -30)])
+    webrtc_alone = events(VoiceActivityDetector(start_frames=3, stop_frames=12), pcm)
+    assert webrtc_alone == [START, END]  # the hiss, taken for speech
+    assert events(vad, pcm) == webrtc_alone
+
+
+@pytest.mark.parametrize("value", [0.1, 1.5, -1.0])
+def test_speech_prob_is_validated(value: float) -> None:
+    with pytest.raises(ValueError, match="speech_prob must be"):
+        VoiceActivityDetector(speech_prob=value)
 
 
 # --- InputResampler ------------------------------------------------------------------------

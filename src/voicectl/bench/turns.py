@@ -2,7 +2,8 @@
 
 Each recording is streamed in real time (then a silence tail) into a real orchestrator,
 ``--runs`` times. Per run: the final transcripts (one per turn the orchestrator took, so
-more than one means it split the sentence), WER of the joined transcripts against the
+more than one means it split the sentence; a turn end taken back when the user carried on
+counts once, under ``continuations``), WER of the joined transcripts against the
 reference, Whisper repetition loops in any partial or final transcript, and the latencies
 from the end of speech. The brief's target: a sentence with a natural pause stays one turn,
 zero loops, and the words as stock faster-whisper hears them.
@@ -21,6 +22,7 @@ from voicectl.bench.recordings import Recording
 from voicectl.bench.spoken import SpokenTurn, time_spoken_turns
 from voicectl.bench.stats import Summary
 from voicectl.talk.client import Event
+from voicectl.talk.transcripts import continuations, user_turns
 
 LATENCIES = (
     "final_after_speech_ms",  # client: last speech frame sent -> first transcript.final
@@ -42,6 +44,7 @@ class TurnsResult:
     loop_texts: list[str]
     max_compression_ratio: float
     latencies_ms: dict[str, float | None]
+    continuations: int = 0
 
     @property
     def turns(self) -> int:
@@ -53,6 +56,7 @@ class TurnsResult:
             "run": self.run,
             "transcripts": self.transcripts,
             "turns": self.turns,
+            "continuations": self.continuations,
             "wer": self.wer,
             "loops": self.loops,
             "loop_texts": self.loop_texts,
@@ -67,7 +71,7 @@ def judge(
 ) -> TurnsResult:  # fmt: skip
     """Turns, WER and loops from the events of one run (pure)."""
     finals = [str(e.get("text", "")) for e in events if e.get("type") == "transcript.final"]
-    transcripts = [text for text in finals if text.strip()]
+    transcripts = user_turns(events)
     heard = finals + [str(e.get("text", "")) for e in events
                       if e.get("type") == "transcript.partial"]  # fmt: skip
     looping = [text for text in heard if is_loop(text)]
@@ -78,7 +82,7 @@ def judge(
         input=input_name, run=run, transcripts=transcripts, wer=wer, loops=len(looping),
         loop_texts=sorted(set(looping)),
         max_compression_ratio=round(max((compression_ratio(t) for t in heard), default=0.0), 3),
-        latencies_ms=latencies_ms or dict.fromkeys(LATENCIES),
+        latencies_ms=latencies_ms or dict.fromkeys(LATENCIES), continuations=continuations(events),
     )  # fmt: skip
 
 
@@ -130,6 +134,7 @@ class TurnsReport:
             "wer_mean": round(sum(wers) / len(wers), 3) if wers else None,
             "wer_max": max(wers) if wers else None,
             "loops": sum(r.loops for r in self.results),
+            "continuations": sum(r.continuations for r in self.results),
             "max_compression_ratio": max(
                 (r.max_compression_ratio for r in self.results), default=0.0
             ),

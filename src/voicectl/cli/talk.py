@@ -35,6 +35,7 @@ from voicectl.talk.devices import (
 )
 from voicectl.talk.live import LiveStats, run_live
 from voicectl.talk.runner import TalkError, TalkResult, run_talk, user_speech
+from voicectl.talk.transcripts import add_final
 
 HELP = """Talk to the agent: your turn goes in, its spoken reply comes back.
 
@@ -56,7 +57,8 @@ def _printer(event: Event) -> None:
     if kind == "transcript.partial":
         err_console.print(f"[dim]  … {event['text']}[/]")
     elif kind == "transcript.final" and event.get("text"):
-        console.print(f"[bold cyan]you:[/] {event['text']}")
+        carried_on = " (carried on)" if event.get("continues") else ""
+        console.print(f"[bold cyan]you{carried_on}:[/] {escape(str(event['text']))}")
     elif kind in ("reply.paused", "reply.resumed", "reply.stopped"):
         console.print(f"[yellow]\\[barge-in] {kind.removeprefix('reply.')}[/]")
     elif kind == "error":
@@ -76,8 +78,8 @@ class _LivePrinter:
         if not self.quiet:
             _printer(event)
         kind = event.get("type")
-        if kind == "transcript.final" and event.get("text"):
-            self.transcripts.append(str(event["text"]))
+        if kind == "transcript.final":
+            add_final(self.transcripts, event)
         elif kind == "reply.text":
             self._reply.append(str(event["text"]))
         elif kind in ("reply.done", "reply.stopped") and self._reply:
@@ -187,6 +189,7 @@ async def _talk(
     *, url: str | None, worker: str | None, config: Path | None, input_audio: Int16Audio | None,
     say: str | None, text: str | None, interrupt: str | None, interrupt_after: float,
     output: Path | None, rate: int, quiet: bool, scenario: Scenario | None = None,
+    interrupt_input: Int16Audio | None = None,
 ) -> TalkResult:  # fmt: skip
     async with _orchestrator(url, worker, config) as address:
         user_audio = input_audio  # decoded at --rate before anything started
@@ -197,7 +200,9 @@ async def _talk(
             user_audio = audio
         elif user_audio is None and say is not None:
             user_audio = await user_speech(say, rate)
-        interrupt_audio = await user_speech(interrupt, rate) if interrupt else None
+        interrupt_audio = interrupt_input  # decoded at --rate before anything started
+        if interrupt_audio is None and interrupt:
+            interrupt_audio = await user_speech(interrupt, rate)
         async with TalkClient(address, input_sample_rate=rate, output_sample_rate=rate) as talk:
             result = await run_talk(
                 talk,
@@ -210,6 +215,16 @@ async def _talk(
     if output is not None:
         write_wav(output, result.output_samples, rate)
     return result
+
+
+def _decoded(option: str, path: Path | None, rate: int) -> Int16Audio | None:
+    """``path`` decoded at ``rate``, or exit 2 naming ``option`` and the file."""
+    if path is None:
+        return None
+    try:
+        return decode_audio_file(path, sample_rate=rate)
+    except AudioDecodeError as exc:
+        fail(f"{option}: {escape(str(exc))}", Exit.USAGE)
 
 
 def talk_command(
@@ -225,6 +240,9 @@ def talk_command(
     ),
     text: str | None = typer.Option(None, help="Type this as the user's turn."),
     interrupt: str | None = typer.Option(None, help="Speak this over the reply (barge-in)."),
+    interrupt_file: Path | None = typer.Option(
+        None, "--interrupt-input", help="Recording to play over the reply (barge-in)."
+    ),
     interrupt_after: float = typer.Option(1.0, help="Seconds into the reply to interrupt."),
     output: Path | None = typer.Option(None, "--output", "-o", help="WAV of what you'd hear."),
     rate: int = typer.Option(16000, help="Sample rate of both directions, Hz."),
@@ -256,24 +274,24 @@ def talk_command(
         except ScenarioError as exc:
             fail(str(exc), Exit.USAGE)
     if input_file is None and say is None and text is None and scenario is None:
-        if output is not None or interrupt is not None:
+        if output is not None or interrupt is not None or interrupt_file is not None:
             fail(f"--output and --interrupt need a scripted turn: {FILE_MODES}", Exit.USAGE)
         _live_mode(
             url=url, worker=worker, config=config, rate=rate, input_device=input_device,
             output_device=output_device, no_aec=no_aec, json_out=json_out,
         )  # fmt: skip
         return
-    input_audio = None
-    if input_file is not None:
-        try:  # before any orchestrator starts: a bad file costs nothing
-            input_audio = decode_audio_file(input_file, sample_rate=rate)
-        except AudioDecodeError as exc:
-            fail(f"--input: {escape(str(exc))}", Exit.USAGE)
+    if interrupt is not None and interrupt_file is not None:
+        fail("give --interrupt (text to speak) or --interrupt-input (a recording), not both",
+             Exit.USAGE)  # fmt: skip
+    # Decoded before any orchestrator starts: a bad file costs nothing.
+    input_audio = _decoded("--input", input_file, rate)
+    interrupt_input = _decoded("--interrupt-input", interrupt_file, rate)
     try:
         result = asyncio.run(_talk(
             url=url, worker=worker, config=config, input_audio=input_audio, say=say, text=text,
             interrupt=interrupt, interrupt_after=interrupt_after, output=output, rate=rate,
-            quiet=json_out, scenario=scenario,
+            quiet=json_out, scenario=scenario, interrupt_input=interrupt_input,
         ))  # fmt: skip
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)

@@ -119,6 +119,8 @@ class UtteranceTranscriber:
         self._partial: asyncio.Future[str] | None = None
         self._speculation: asyncio.Future[str] | None = None
         self.last_partial: str | None = None
+        self._previous: list[bytes] = []  # the last finished utterance, for a continuation
+        self.continued = False  # this utterance carries on the previous one
 
     @property
     def active(self) -> bool:
@@ -139,12 +141,18 @@ class UtteranceTranscriber:
         elif self._preroll.maxlen:
             self._preroll.append(frame16k)
 
-    def start_utterance(self) -> None:
-        """At SPEECH_START: the utterance begins with the pre-roll (onset not clipped)."""
+    def start_utterance(self, *, continue_previous: bool = False) -> None:
+        """At SPEECH_START: the utterance begins with the pre-roll (onset not clipped).
+
+        ``continue_previous``: the user carries on the turn that just ended, so the last
+        finished utterance comes first and both are transcribed as one."""
         if self._active:
             return
         self._reset()
         self._active = True
+        self.continued = continue_previous and bool(self._previous)
+        if self.continued:
+            self._frames.extend(self._previous)
         self._frames.extend(self._preroll)
         self._preroll.clear()
 
@@ -199,6 +207,7 @@ class UtteranceTranscriber:
         audio = self._audio()
         partial = self._partial
         speculation = self._speculation
+        self._previous = self._frames
         self._reset()
         if speculation is not None:
             return await speculation
@@ -230,3 +239,4 @@ class UtteranceTranscriber:
         self._partial = None
         self._speculation = None
         self.last_partial = None
+        self.continued = False

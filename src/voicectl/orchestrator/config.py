@@ -62,6 +62,18 @@ def _dbfs(name: str, value: Any) -> float:
     return float(value)
 
 
+def _prob(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0.15 <= value <= 1.0:
+        raise OrchestratorConfigError(
+            f"{name} must be a Silero speech probability, 0.15..1, or null (webrtcvad "
+            f"alone), got {value!r}"
+        )
+    return float(value)
+
+
 def _str(section: str, key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise OrchestratorConfigError(f"{section}.{key} must be a string, got {value!r}")
@@ -103,8 +115,9 @@ def _policy(data: dict[str, Any]) -> SessionPolicy:
         if not isinstance(values, dict):
             raise OrchestratorConfigError(f"barge_in.thresholds.{name} must be a mapping")
         _check_keys(
-            f"barge_in.thresholds.{name}", values, {"start_frames", "stop_frames", "min_rms_dbfs"}
-        )
+            f"barge_in.thresholds.{name}", values,
+            {"start_frames", "stop_frames", "min_rms_dbfs", "speech_prob"},
+        )  # fmt: skip
         current = thresholds[phase]
         thresholds[phase] = VadThresholds(
             start_frames=_int(f"barge_in.thresholds.{name}", "start_frames",
@@ -113,6 +126,8 @@ def _policy(data: dict[str, Any]) -> SessionPolicy:
                              values.get("stop_frames", current.stop_frames), 1, 500),
             min_rms_dbfs=_dbfs(f"barge_in.thresholds.{name}.min_rms_dbfs",
                                values.get("min_rms_dbfs", current.min_rms_dbfs)),
+            speech_prob=_prob(f"barge_in.thresholds.{name}.speech_prob",
+                              values.get("speech_prob", current.speech_prob)),
         )  # fmt: skip
     return replace(
         base,
@@ -135,10 +150,11 @@ def _policy(data: dict[str, Any]) -> SessionPolicy:
 def _endpointing(data: Any) -> EndpointingConfig:
     if not isinstance(data, dict):
         raise OrchestratorConfigError("turns must be a mapping")
-    _check_keys("turns", data, {"min_delay_ms", "max_delay_ms", "resume_margin_ms"})
+    keys = ("min_delay_ms", "max_delay_ms", "resume_margin_ms", "continuation_ms")
+    _check_keys("turns", data, set(keys))
     base = EndpointingConfig()
     values = {key: _int("turns", key, data.get(key, getattr(base, key)), 0, 10_000)
-              for key in ("min_delay_ms", "max_delay_ms", "resume_margin_ms")}  # fmt: skip
+              for key in keys}  # fmt: skip
     try:
         return EndpointingConfig(**values)
     except ValueError as exc:

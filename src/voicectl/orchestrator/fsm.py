@@ -21,6 +21,9 @@ class Phase(enum.Enum):
     BARGED_IN = "barged_in"  # speech onset during the reply: paused, waiting to confirm
 
 
+# The reply is being prepared or playing: speech now interrupts it.
+REPLY_PHASES = frozenset({Phase.THINKING, Phase.SPEAKING})
+
 # ----------------------------------------------------------------------- events
 
 

@@ -54,6 +54,20 @@ class Conversation:
         """What the agent said; after a barge-in, only the part that was spoken."""
         self._add("assistant", text)
 
+    def retract_user(self, text: str) -> None:
+        """Take back the user's last turn ``text`` and any reply to it: the user carried on
+        talking, and the whole turn is added again in one piece."""
+        while self._history and self._history[-1].role == "assistant":
+            del self._history[-1]
+        text = text.strip()
+        if not text or not self._history or not self._history[-1].content.endswith(text):
+            return
+        rest = self._history[-1].content.removesuffix(text).strip()
+        if rest:
+            self._history[-1] = ChatMessage("user", rest)
+        else:
+            del self._history[-1]
+
     def messages(self) -> list[ChatMessage]:
         system = [ChatMessage("system", self.system_prompt)] if self.system_prompt else []
         return system + list(self._history)

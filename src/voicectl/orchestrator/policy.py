@@ -15,6 +15,10 @@ class VadThresholds:
     # Frames quieter than this are not speech. Higher while the agent speaks: what an echo
     # canceller leaves of the agent's voice sits near -60 dBFS, a user barging in near -30.
     min_rms_dbfs: float = -60.0
+    # Silero must agree, at this probability (None: webrtcvad alone, within a frame).
+    # In the user's turn a pause must read as a pause in any recording; while the agent
+    # speaks, the barge-in needs the frame-fast onset and a false one only pauses.
+    speech_prob: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,9 +30,9 @@ class SessionPolicy:
     # needed for the two-stage barge-in (a false onset only pauses), so it is fast there.
     thresholds: dict[fsm.Phase, VadThresholds] = field(
         default_factory=lambda: {
-            fsm.Phase.LISTENING: VadThresholds(start_frames=3, stop_frames=12),
-            fsm.Phase.USER_SPEAKING: VadThresholds(start_frames=3, stop_frames=12),
-            fsm.Phase.THINKING: VadThresholds(start_frames=4, stop_frames=20),
+            fsm.Phase.LISTENING: VadThresholds(start_frames=3, stop_frames=12, speech_prob=0.5),
+            fsm.Phase.USER_SPEAKING: VadThresholds(start_frames=3, stop_frames=12, speech_prob=0.5),
+            fsm.Phase.THINKING: VadThresholds(start_frames=4, stop_frames=20, speech_prob=0.5),
             fsm.Phase.SPEAKING: VadThresholds(start_frames=2, stop_frames=8, min_rms_dbfs=-45.0),
             fsm.Phase.BARGED_IN: VadThresholds(start_frames=2, stop_frames=8),
         }

@@ -13,28 +13,25 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
-import grpc
-
-from voicectl.asr.whisper import Transcript
 from voicectl.audio.frames import FRAME_MS
-from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import OrchestratorMetrics
 from voicectl.orchestrator import fsm
-from voicectl.orchestrator.asr import AsrEngine, DecodeKind, UtteranceTranscriber
-from voicectl.orchestrator.llm import Conversation, LLMBridge, LLMError
+from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
+from voicectl.orchestrator.llm import Conversation, LLMBridge
 from voicectl.orchestrator.pacer import Pacer
-from voicectl.orchestrator.policy import BargeInRecord, SessionMetrics, SessionPolicy, VadThresholds
+from voicectl.orchestrator.policy import BargeInRecord, SessionPolicy, VadThresholds
 from voicectl.orchestrator.reply import Reply
+from voicectl.orchestrator.reply_pipeline import ReplyPipeline
+from voicectl.orchestrator.silero import SileroStream
+from voicectl.orchestrator.telemetry import SessionTelemetry
 from voicectl.orchestrator.transport import AudioIn, BadInput, SessionSettings, TextIn, Transport
 from voicectl.orchestrator.tts import TTSBackend
+from voicectl.orchestrator.turns import continues_turn
 from voicectl.orchestrator.user_turn import UserTurn
 from voicectl.orchestrator.vad import InputResampler, VadEvent, VoiceActivityDetector
-from voicectl.registry.failover import FailoverEvent, NoWorkerAvailable
-from voicectl.rpc.client import SynthesisRequest
-from voicectl.rpc.v1 import tts_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +58,24 @@ class Session:
         self.policy = policy
         self.state = fsm.State()
         self.conversation = Conversation(system_prompt=system_prompt or None)
-        self.metrics = SessionMetrics()
-        self.prometheus = metrics or OrchestratorMetrics()
+        self.telemetry = SessionTelemetry(metrics)
+        self.metrics = self.telemetry.metrics
         self._fsm_config = fsm.FsmConfig(confirm_ms=policy.confirm_ms)
         self._resampler = InputResampler(input_rate=settings.input_sample_rate)
         first = policy.thresholds[fsm.Phase.LISTENING]
+        uses_silero = any(t.speech_prob is not None for t in policy.thresholds.values())
         self._vad = VoiceActivityDetector(
             aggressiveness=policy.vad_aggressiveness,
             start_frames=first.start_frames,
             stop_frames=first.stop_frames,
             min_rms_dbfs=first.min_rms_dbfs,
+            speech_prob=first.speech_prob,
+            silero=SileroStream() if uses_silero else None,
         )
         self._transcriber = UtteranceTranscriber(
-            engine=asr, partial_interval_ms=policy.partial_interval_ms, on_decode=self._on_decode
+            engine=asr,
+            partial_interval_ms=policy.partial_interval_ms,
+            on_decode=self.telemetry.decoded,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._reply: Reply | None = None  # the reply in flight, if any
@@ -90,8 +92,17 @@ class Session:
             transcriber=self._transcriber,
             endpointing=policy.endpointing,
             speculate_after_frames=policy.speculate_after_frames,
-            on_end=lambda: self.dispatch(fsm.SpeechEnded()),
+            on_end=self._turn_ended,
         )
+        self._last_word_at: float | None = None  # of the turn that ended last
+        self._continuing = False  # the speech now starting carries on that turn
+        self._retract: str | None = None  # the user turn the next reply replaces
+        self._last_final = ""  # the last transcript.final sent
+        self._pipeline = ReplyPipeline(
+            settings=settings, transport=transport, tts=tts, llm=llm,
+            conversation=self.conversation, telemetry=self.telemetry,
+            on_finished=self._reply_finished, on_failed=self._fail,
+        )  # fmt: skip
 
     # -------------------------------------------------------------------- run
 
@@ -104,6 +115,7 @@ class Session:
                 elif isinstance(message, TextIn):
                     self.transport.send_event({"type": "transcript.final", "text": message.text})
                     self._utterance_generation += 1  # a pending transcript is now stale
+                    self._last_word_at = None  # a typed turn: nothing to continue
                     self.dispatch(fsm.TextInput(message.text))
                 elif isinstance(message, BadInput):
                     self._error(message.code, message.message)
@@ -142,6 +154,10 @@ class Session:
                 if self._turn.pausing:  # the pause was inside the turn
                     self._turn.resume(at=self._onset_at)
                 else:
+                    self._continuing = self.state.phase in fsm.REPLY_PHASES and continues_turn(
+                        last_word_at=self._last_word_at, onset_at=self._onset_at,
+                        config=self.policy.endpointing,
+                    )  # fmt: skip
                     self.dispatch(fsm.SpeechStarted())
             elif event is VadEvent.SPEECH_END:
                 self._speech_ended_at = arrived
@@ -164,12 +180,9 @@ class Session:
     def _vad_thresholds(self) -> VadThresholds:
         return self.policy.thresholds[self.state.phase]
 
-    def _on_decode(self, kind: DecodeKind, transcript: Transcript) -> None:
-        guard = transcript.guard or "none"
-        self.prometheus.asr_decodes.labels(kind, transcript.path, guard).inc()
-        self.prometheus.asr_decode.labels(transcript.path).observe(transcript.seconds)
-        if transcript.guard is not None:
-            log.info("asr %s decode tripped %s: %s", kind, guard, transcript.path)
+    def _turn_ended(self, last_word_at: float) -> None:
+        self._last_word_at = last_word_at
+        self.dispatch(fsm.SpeechEnded())
 
     async def _partial(self) -> None:
         try:
@@ -189,7 +202,7 @@ class Session:
         before = self.state.phase
         self.state, actions = fsm.step(self.state, event, self._fsm_config)
         if before is fsm.Phase.BARGED_IN and self.state.phase is fsm.Phase.USER_SPEAKING:
-            self.prometheus.barge_ins.labels("stopped").inc()
+            self.telemetry.barge_in_outcome("stopped")
         if self.state.phase is not before:
             if before is fsm.Phase.USER_SPEAKING:  # the turn ended (or was taken over)
                 self._turn.reset()
@@ -197,7 +210,8 @@ class Session:
                       self.state.phase.value, type(event).__name__)  # fmt: skip
             t = self._vad_thresholds()
             self._vad.set_thresholds(start_frames=t.start_frames, stop_frames=t.stop_frames,
-                                     min_rms_dbfs=t.min_rms_dbfs)  # fmt: skip
+                                     min_rms_dbfs=t.min_rms_dbfs,
+                                     speech_prob=t.speech_prob)  # fmt: skip
         for action in actions:
             self._execute(action)
 
@@ -217,10 +231,14 @@ class Session:
         elif isinstance(action, fsm.StartReply):
             self._start_reply(action.text)
         elif isinstance(action, fsm.StartUtterance):
-            self._transcriber.start_utterance()
+            self._transcriber.start_utterance(continue_previous=self._continuing)
+            if self._continuing and self._last_word_at is not None:
+                self._turn.carry_on(paused_s=self._onset_at - self._last_word_at)
+            self._continuing = False
         elif isinstance(action, fsm.DiscardUtterance):
             self._utterance_generation += 1
             self._transcriber.cancel()
+            self._turn.reset()  # a false start: nothing of it carries into the next turn
         elif isinstance(action, fsm.FinishUtterance):
             self._spawn(self._finish_utterance())
         elif isinstance(action, fsm.StartConfirmTimer):
@@ -238,14 +256,20 @@ class Session:
 
     async def _finish_utterance(self) -> None:
         generation = self._utterance_generation
+        previous = self._last_final if self._transcriber.continued else None
         text = await self._transcriber.finish()
         if generation != self._utterance_generation:
             return  # a typed turn or a new utterance superseded this one meanwhile
         if not text.strip():
             self._speech_ended_at = None  # no reply follows: nothing to time
         if self._speech_ended_at is not None:
-            self.prometheus.asr.observe(time.perf_counter() - self._speech_ended_at)
-        self.transport.send_event({"type": "transcript.final", "text": text})
+            self.telemetry.final_transcript(time.perf_counter() - self._speech_ended_at)
+        final: dict[str, object] = {"type": "transcript.final", "text": text}
+        if previous is not None:  # one turn with the previous final: the client replaces it
+            final["continues"] = True
+            self._retract = previous
+        self._last_final = text
+        self.transport.send_event(final)
         self.dispatch(fsm.TranscriptFinal(text))
 
     # ------------------------------------------------------------------ reply
@@ -264,110 +288,26 @@ class Session:
             ),
         )
         self._reply = reply
-        reply.task = asyncio.create_task(self._run_reply(reply, text))
+        retract, self._retract = self._retract, None
+        reply.task = asyncio.create_task(self._pipeline.run(reply, text, retract))
 
     def _on_first_frame(self, reply: Reply) -> None:
         if reply is not self._reply:
             return
         if self._speech_ended_at is not None:
-            self.metrics.voice_to_voice.append(time.perf_counter() - self._speech_ended_at)
-            self.prometheus.voice_to_voice.observe(self.metrics.voice_to_voice[-1])
+            self.telemetry.voice_to_voice(time.perf_counter() - self._speech_ended_at)
             self._speech_ended_at = None
         self.transport.send_event({"type": "reply.started"})
         self.dispatch(fsm.ReplyAudioStarted())
 
-    async def _reply_text(
-        self, text: str, spoken: list[str], llm_errors: list[LLMError]
-    ) -> AsyncIterator[str]:
-        self.conversation.add_user(text)
-        asked = time.perf_counter()
-        try:
-            async for delta in self.llm.stream(self.conversation.messages()):
-                if not spoken:
-                    self.prometheus.llm_first_token.observe(time.perf_counter() - asked)
-                spoken.append(delta)
-                self.transport.send_event({"type": "reply.text", "text": delta})
-                yield delta
-        except LLMError as exc:
-            # gRPC swallows request-iterator errors (it just cancels the call): keep it.
-            llm_errors.append(exc)
-            raise
-
-    async def _run_reply(self, reply: Reply, text: str) -> None:
-        set_log_context(request_id=reply.worker_session)  # one id per reply, as the worker sees
-        pacer = reply.pacer
-        spoken: list[str] = []
-        llm_errors: list[LLMError] = []
-        request = SynthesisRequest(
-            session_id=reply.worker_session,
-            model_id=self.settings.model_id,
-            voice=self.settings.voice,
-            sample_rate=self.settings.output_sample_rate,
-        )
-        try:
-            pacer.start()
-            stream = self.tts.open(
-                self._reply_text(text, spoken, llm_errors),
-                request,
-                session_key=self.settings.session_id,
-                on_failover=self._on_failover,
-            )
-            reply.stream = stream
-            async for frame in stream:
-                if not (frame.final and frame.end_reason == pb.END_REASON_STOPPED):
-                    pacer.push(frame.pcm)
-            if llm_errors:
-                raise llm_errors[0]
-            pacer.end_of_input()
-            await pacer.finished.wait()
-            self.conversation.add_assistant("".join(spoken))
-            self._collect_pacer(pacer)
-            self.transport.send_event({"type": "reply.done"})
-            if reply is self._reply:
-                self.dispatch(fsm.ReplyFinished())
-        except (asyncio.CancelledError, grpc.aio.AioRpcError, NoWorkerAvailable, LLMError) as exc:
-            task = asyncio.current_task()
-            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
-                if spoken:  # keep the interrupted reply in the history, as far as it got
-                    self.conversation.add_assistant("".join(spoken))
-                raise  # the reply itself was stopped
-            if llm_errors:
-                self._fail(reply, f"llm: {llm_errors[0]}")
-            elif isinstance(exc, grpc.aio.AioRpcError):
-                target = self.tts.target
-                self._fail(reply, f"tts worker {target}: {exc.code().name}: {exc.details()}")
-            elif isinstance(exc, NoWorkerAvailable):
-                self._fail(reply, f"tts: {exc}")
-            else:
-                self._fail(reply, "tts: the synthesis stream was cancelled")
-        except Exception as exc:  # anything else ends the reply, never the session
-            log.exception("session %s reply %d crashed", self.settings.session_id, reply.id)
-            self._fail(reply, f"reply failed: {type(exc).__name__}: {exc}")
-
-    def _on_failover(self, event: FailoverEvent) -> None:
-        self.transport.send_event({
-            "type": "reply.failover",
-            "from_worker": event.from_worker,
-            "to_worker": event.to_worker,
-            "reason": event.reason,
-        })  # fmt: skip
+    def _reply_finished(self, reply: Reply) -> None:
+        if reply is self._reply:
+            self.dispatch(fsm.ReplyFinished())
 
     def _fail(self, reply: Reply, reason: str) -> None:
         log.warning("session %s reply %d failed: %s", self.settings.session_id, reply.id, reason)
         if reply is self._reply:
             self.dispatch(fsm.ReplyFailed(reason))
-
-    def _collect_pacer(self, pacer: Pacer) -> None:
-        if pacer.stats.collected:
-            return
-        pacer.stats.collected = True
-        self.metrics.pacer_lateness.extend(pacer.stats.lateness)
-        self.metrics.underruns += pacer.stats.underruns
-        self.metrics.underrun_frames.extend(pacer.stats.underrun_frames)
-        for lateness in pacer.stats.lateness:
-            self.prometheus.pacing.observe(lateness)
-        self.prometheus.underruns.inc(pacer.stats.underruns)
-        self.prometheus.frames.inc(pacer.stats.frames_sent)
 
     def _pause_reply(self) -> None:
         if self._reply is None:
@@ -377,11 +317,10 @@ class Session:
         record = BargeInRecord(
             onset_frame_at=self._onset_at, paused_at=time.perf_counter(), frames_taken_back=taken
         )
-        self.metrics.barge_ins.append(record)
-        self.prometheus.barge_in.observe(record.paused_at - record.onset_frame_at)
+        self.telemetry.barge_in(record)
 
     def _resume_reply(self) -> None:
-        self.prometheus.barge_ins.labels("resumed").inc()
+        self.telemetry.barge_in_outcome("resumed")
         if self._reply is not None:
             self._reply.resume()
 
@@ -395,7 +334,7 @@ class Session:
 
     async def _cleanup_reply(self, reply: Reply | None) -> None:
         if reply is not None:
-            self._collect_pacer(reply.pacer)
+            self.telemetry.pacer_done(reply.pacer)
             await reply.cancel()
 
     # ---------------------------------------------------------------- helpers

@@ -15,6 +15,12 @@ adaptive delay after the pause starts, decided by what was heard:
 - until the words are known, the wait is ``max_delay_ms``: a turn never ends on a
   guess.
 
+No rule on words and silence is always right ("That's one small step for man." is
+complete until "one giant leap" follows). So an ended turn can be taken back: speech
+that starts within ``continuation_ms`` of the user's last word, while the reply is
+still being prepared or playing, continues that turn (``continues_turn``). The reply
+stops as a barge-in would, and the words are heard as one turn with the first part.
+
 Times are seconds on any monotonic clock, passed in, so tests drive it with a fake one.
 """
 
@@ -60,6 +66,7 @@ class EndpointingConfig:
     min_delay_ms: int = 240  # the words read as finished
     max_delay_ms: int = 1600  # the words read as unfinished, or are not known yet
     resume_margin_ms: int = 300  # added to the longest pause the user resumed after
+    continuation_ms: int = 1500  # speech this soon after the last word continues the turn
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_delay_ms <= self.max_delay_ms:
@@ -67,9 +74,19 @@ class EndpointingConfig:
                 f"turns: need 0 <= min_delay_ms <= max_delay_ms, got "
                 f"{self.min_delay_ms} and {self.max_delay_ms}"
             )
-        if self.resume_margin_ms < 0:
-            raise ValueError(f"turns.resume_margin_ms must be >= 0, got "
-                             f"{self.resume_margin_ms}")  # fmt: skip
+        for name in ("resume_margin_ms", "continuation_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"turns.{name} must be >= 0, got {getattr(self, name)}")
+
+
+def continues_turn(
+    *, last_word_at: float | None, onset_at: float, config: EndpointingConfig
+) -> bool:
+    """Whether speech with its onset at ``onset_at`` continues the turn that ended with
+    the user's last word at ``last_word_at`` (None: no turn to continue)."""
+    if last_word_at is None or config.continuation_ms == 0:
+        return False
+    return 0 <= onset_at - last_word_at <= config.continuation_ms / 1000
 
 
 class Endpointer:
@@ -84,6 +101,11 @@ class Endpointer:
     @property
     def pausing(self) -> bool:
         return self._pause_started is not None
+
+    @property
+    def pause_started(self) -> float | None:
+        """When the current pause began: the user's last word so far."""
+        return self._pause_started
 
     def reset(self) -> None:
         """A new turn: forget this speaker's pauses."""
@@ -107,6 +129,16 @@ class Endpointer:
             self._longest_resumed_s = max(self._longest_resumed_s, at - self._pause_started)
         self._pause_started = None
         self._text = None
+
+    @property
+    def longest_resumed_s(self) -> float:
+        """The longest pause in this turn the user resumed after."""
+        return self._longest_resumed_s
+
+    def carry_on(self, *, paused_s: float) -> None:
+        """The turn goes on after a pause of ``paused_s`` that had ended it too early (a
+        continuation): later pauses wait at least that long, as after any resume."""
+        self._longest_resumed_s = max(self._longest_resumed_s, paused_s)
 
     def delay_s(self) -> float:
         """The silence this pause needs before the turn ends."""

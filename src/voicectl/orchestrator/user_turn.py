@@ -9,15 +9,19 @@ sending audio in the middle of a pause.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
 from voicectl.orchestrator.asr import UtteranceTranscriber
 from voicectl.orchestrator.turns import Endpointer, EndpointingConfig
 
+log = logging.getLogger(__name__)
+
 
 class UserTurn:
-    """Pauses of the turn the user holds; ``on_end`` fires when one ends the turn."""
+    """Pauses of the turn the user holds; ``on_end(last_word_at)`` fires when one ends the
+    turn, with the time the pause began."""
 
     def __init__(
         self,
@@ -25,7 +29,7 @@ class UserTurn:
         transcriber: UtteranceTranscriber,
         endpointing: EndpointingConfig,
         speculate_after_frames: int,
-        on_end: Callable[[], None],
+        on_end: Callable[[float], None],
     ) -> None:
         self._transcriber = transcriber
         self._endpointer = Endpointer(endpointing)
@@ -33,6 +37,7 @@ class UserTurn:
         self._on_end = on_end
         self._timer: asyncio.TimerHandle | None = None
         self._silent_run = 0
+        self._ended_turn_longest_s = 0.0  # of the turn that ended last, for a continuation
 
     @property
     def pausing(self) -> bool:
@@ -68,7 +73,14 @@ class UserTurn:
     def resume(self, *, at: float) -> None:
         """The user spoke again: the pause was inside the turn."""
         self._cancel()
+        started = self._endpointer.pause_started
+        if started is not None:
+            log.debug("user resumed after a %.2f s pause", at - started)
         self._endpointer.resume(at=at)
+
+    def carry_on(self, *, paused_s: float) -> None:
+        """The user carried on the turn that just ended after ``paused_s`` of silence."""
+        self._endpointer.carry_on(paused_s=max(paused_s, self._ended_turn_longest_s))
 
     def reset(self) -> None:
         """The turn is over (ended, or taken over by text input): forget its pauses."""
@@ -81,6 +93,8 @@ class UserTurn:
         if stale or words.cancelled() or words.exception() is not None:
             return
         self._endpointer.heard(words.result())
+        log.debug("pause after %r: the turn ends after %.2f s of silence", words.result(),
+                  self._endpointer.delay_s())  # fmt: skip
         self._schedule()
 
     def _schedule(self) -> None:
@@ -101,5 +115,8 @@ class UserTurn:
 
     def _end(self) -> None:
         self._timer = None
+        last_word_at = self._endpointer.pause_started
+        self._ended_turn_longest_s = self._endpointer.longest_resumed_s
         self._endpointer.reset()
-        self._on_end()
+        if last_word_at is not None:
+            self._on_end(last_word_at)

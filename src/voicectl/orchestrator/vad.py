@@ -1,11 +1,13 @@
-"""Voice activity: webrtcvad decisions per 20 ms frame, smoothed by hysteresis.
+"""Voice activity: webrtcvad (and Silero) decisions per 20 ms frame, smoothed by hysteresis.
 
 webrtcvad alone flips on single frames (clicks, breaths); the session needs stable
 SPEECH_START / SPEECH_END edges, with onset/offset thresholds the session sets per
 conversation phase (fast onset while the agent speaks: the two-stage barge-in makes a
 false onset cheap, since it only pauses). ``Hysteresis`` is pure so the FSM tests can
-drive it; ``VoiceActivityDetector`` adds webrtcvad; ``InputResampler`` turns client audio
-at any supported rate into the 16 kHz frames both VAD and ASR consume.
+drive it; ``VoiceActivityDetector`` adds webrtcvad, and Silero where a phase asks for it
+(``speech_prob``: the user's own turn, where a pause must be heard as a pause even in a
+noisy recording); ``InputResampler`` turns client audio at any supported rate into the
+16 kHz frames both VAD and ASR consume.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import soxr
 import webrtcvad  # type: ignore[import-untyped,unused-ignore]
 
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, bytes_to_pcm16, frame_bytes
+from voicectl.orchestrator.silero import SileroStream
 
 VAD_SAMPLE_RATE = 16000
 VAD_FRAME_BYTES = frame_bytes(VAD_SAMPLE_RATE)  # 640: 320 samples of PCM16
+# Silero's usual hysteresis: speech starts at speech_prob, goes on down to this much less.
+SPEECH_PROB_HYSTERESIS = 0.15
 
 
 class VadEvent(enum.Enum):
@@ -109,6 +114,11 @@ class VoiceActivityDetector:
     hangover, longer at low aggressiveness), so a 60 ms click reads as ~140 ms of speech.
     Frames quieter than ``min_rms_dbfs`` count as non-speech, which removes that tail in
     quiet rooms and lets ``start_frames`` reject short bursts; ``None`` disables the gate.
+
+    With ``speech_prob`` set, Silero decides too: an onset needs webrtcvad and Silero's
+    probability >= ``speech_prob``; once in speech, a frame is speech while Silero stays
+    above ``speech_prob`` - 0.15 (webrtcvad no longer counts: it hears noise as speech).
+    Silero sees every frame either way, so its state is warm when a phase needs it.
     """
 
     def __init__(
@@ -118,11 +128,15 @@ class VoiceActivityDetector:
         start_frames: int = 3,
         stop_frames: int = 15,
         min_rms_dbfs: float | None = -60.0,
+        speech_prob: float | None = None,
+        silero: SileroStream | None = None,
     ) -> None:
         self._vad = webrtcvad.Vad()
         self.set_aggressiveness(aggressiveness)
         self._hysteresis = Hysteresis(start_frames=start_frames, stop_frames=stop_frames)
         self.min_rms_dbfs = min_rms_dbfs
+        self.speech_prob = _check_prob(speech_prob)
+        self._silero = silero
         self.last_is_speech = False
 
     def set_aggressiveness(self, aggressiveness: int) -> None:
@@ -138,20 +152,32 @@ class VoiceActivityDetector:
                 f"VAD frame must be {VAD_FRAME_BYTES} bytes (20 ms of PCM16 mono at "
                 f"{VAD_SAMPLE_RATE} Hz), got {len(frame)}"
             )
-        # Always run webrtcvad so its internal noise model sees every frame.
+        # Always run both models so their internal state sees every frame.
         voiced = bool(self._vad.is_speech(frame, VAD_SAMPLE_RATE))
-        return voiced and (self.min_rms_dbfs is None or rms_dbfs(frame) >= self.min_rms_dbfs)
+        probability = self._silero.push(bytes_to_pcm16(frame)) if self._silero else None
+        loud = self.min_rms_dbfs is None or rms_dbfs(frame) >= self.min_rms_dbfs
+        if self.speech_prob is None or probability is None:
+            return voiced and loud
+        if self.in_speech:
+            return loud and probability >= self.speech_prob - SPEECH_PROB_HYSTERESIS
+        return voiced and loud and probability >= self.speech_prob
 
     def process(self, frame: bytes) -> VadEvent | None:
         self.last_is_speech = self.is_speech(frame)
         return self._hysteresis.update(self.last_is_speech)
 
     def set_thresholds(
-        self, *, start_frames: int, stop_frames: int, min_rms_dbfs: float | None
+        self,
+        *,
+        start_frames: int,
+        stop_frames: int,
+        min_rms_dbfs: float | None,
+        speech_prob: float | None = None,
     ) -> None:
-        """A conversation phase's thresholds; all three change together."""
+        """A conversation phase's thresholds; all of them change together."""
         self._hysteresis.set_thresholds(start_frames=start_frames, stop_frames=stop_frames)
         self.min_rms_dbfs = min_rms_dbfs
+        self.speech_prob = _check_prob(speech_prob)
 
     @property
     def in_speech(self) -> bool:
@@ -168,6 +194,15 @@ class VoiceActivityDetector:
     def reset(self) -> None:
         self._hysteresis.reset()
         self.last_is_speech = False
+
+
+def _check_prob(value: float | None) -> float | None:
+    if value is not None and not SPEECH_PROB_HYSTERESIS <= value <= 1.0:
+        raise ValueError(
+            f"speech_prob must be {SPEECH_PROB_HYSTERESIS}..1 (a Silero probability) or "
+            f"null (webrtcvad alone), got {value!r}"
+        )
+    return value
 
 
 def rms_dbfs(frame: bytes) -> float:
