@@ -7,6 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from tests.strict_skips import (  # noqa: F401  (hooks: --no-skips, VOICECTL_NO_SKIPS=1)
+    pytest_addoption,
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+)
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator

@@ -34,7 +34,7 @@ from voicectl.worker.config import WorkerConfig
 from voicectl.worker.server import Worker
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("livekit.rtc", reason="needs the audio extra: pip install 'voicectl[audio]'")
+pytest.importorskip("livekit.rtc", reason="needs the audio extra: uv sync --extra audio")
 
 RATE = 16000
 ECHO_GAIN = 0.5  # -6 dB: a laptop's speaker is about as loud in its microphone as the user
@@ -236,7 +236,7 @@ def test_live_mode_without_the_audio_extra_names_it(tmp_path: Path) -> None:
 
 def test_no_audio_hardware_lists_nothing_and_live_mode_says_so() -> None:
     sd = pytest.importorskip(
-        "sounddevice", reason="needs the audio extra: pip install 'voicectl[audio]'"
+        "sounddevice", reason="needs the audio extra: uv sync --extra audio"
     )
     if any(d["max_input_channels"] > 0 for d in sd.query_devices()):
         pytest.skip("this machine has a microphone")

@@ -15,7 +15,7 @@ import pytest
 from voicectl.bench.scenario import speak
 from voicectl.talk.aec import EchoCanceller, MissingAudioExtra, load_rtc
 
-pytest.importorskip("livekit.rtc", reason="needs the audio extra: pip install 'voicectl[audio]'")
+pytest.importorskip("livekit.rtc", reason="needs the audio extra: uv sync --extra audio")
 
 RATE = 16000
 N = RATE // 50  # samples in a 20 ms frame
