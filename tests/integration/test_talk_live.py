@@ -235,9 +235,7 @@ def test_live_mode_without_the_audio_extra_names_it(tmp_path: Path) -> None:
 
 
 def test_no_audio_hardware_lists_nothing_and_live_mode_says_so() -> None:
-    sd = pytest.importorskip(
-        "sounddevice", reason="needs the audio extra: uv sync --extra audio"
-    )
+    sd = pytest.importorskip("sounddevice", reason="needs the audio extra: uv sync --extra audio")
     if any(d["max_input_channels"] > 0 for d in sd.query_devices()):
         pytest.skip("this machine has a microphone")
     listed = cli("--list-devices", "--json")

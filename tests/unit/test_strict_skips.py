@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[2]
-SAMPLE = '''
+SAMPLE = """
 import pytest
 
 def test_needs_an_extra():
@@ -18,14 +18,14 @@ def test_needs_an_extra():
 
 def test_runs():
     assert True
-'''
-MODULE_SKIP = '''
+"""
+MODULE_SKIP = """
 import pytest
 pytest.importorskip("no_such_module_here", reason="needs the extra: pip install it")
 
 def test_never_collected():
     assert True
-'''
+"""
 
 
 def pytest_run(tmp_path: Path, source: str, *args: str, no_skips_env: str = "") -> str:
