@@ -87,7 +87,7 @@ def test_unreachable_worker_exits_unavailable() -> None:
         port = sock.getsockname()[1]  # closed again before the bench connects
     result = bench("--worker", f"127.0.0.1:{port}", "--connect-timeout", "1", "--json")
     assert result.returncode == 3, result.stderr
-    assert "unreachable" in result.stderr
+    assert "no worker listening on" in result.stderr
 
 
 def test_bad_flags_exit_usage() -> None:

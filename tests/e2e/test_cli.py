@@ -122,13 +122,13 @@ def test_exit_codes_for_scripts(
     assert unknown.returncode == 4
     assert "mock:sine" in unknown.stderr
     bad_rate = run("say", "hi", "--worker", address, "--rate", "12345", "--out", out)
-    assert bad_rate.returncode == 5
+    assert bad_rate.returncode == 2, "a bad flag is a usage error, found before connecting"
     assert "48000" in bad_rate.stderr
     unreachable = run(
         "say", "hi", "--worker", f"127.0.0.1:{free_port()}", "--out", out, "--connect-timeout", "1"
     )
     assert unreachable.returncode == 3
-    assert "unreachable" in unreachable.stderr
+    assert "no worker listening on" in unreachable.stderr
 
 
 def test_worker_bad_config_names_the_key(tmp_path: Path) -> None:

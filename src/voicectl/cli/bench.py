@@ -17,7 +17,16 @@ from voicectl.bench.fal import (
     prepare,
     run_fal,
 )
-from voicectl.cli.common import Exit, console, err_console, fail, grpc_errors, print_json
+from voicectl.cli.common import (
+    CONNECT_TIMEOUT_HELP,
+    Exit,
+    check_worker,
+    console,
+    err_console,
+    fail,
+    grpc_errors,
+    print_json,
+)
 from voicectl.observability.logging import setup_logging
 from voicectl.rpc.client import TTSClient
 from voicectl.worker.config import ConfigError, load_worker_config
@@ -114,10 +123,12 @@ def fal_command(
     rate: int = typer.Option(0, help="Output sample rate in Hz (0 = the model's native rate)."),
     concurrency: int = typer.Option(1, min=1, help="Streams in flight at once."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report."),
-    connect_timeout: float = typer.Option(10.0, help="Seconds to wait for the worker."),
+    connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
     log_level: str = typer.Option("warning", help="debug, info, warning or error."),
 ) -> None:
     setup_logging(log_level)
+    if worker is not None:
+        check_worker(worker, timeout=connect_timeout)
     try:
         config = FalConfig(
             model_id=model,

@@ -24,7 +24,15 @@ from voicectl.bench.recordings import Recording, RecordingError, load_recording
 from voicectl.bench.scenario import ScenarioError
 from voicectl.bench.spoken import run_e2e
 from voicectl.bench.turns import run_turns
-from voicectl.cli.common import Exit, console, err_console, fail, print_json
+from voicectl.cli.common import (
+    Exit,
+    check_worker,
+    check_ws_url,
+    console,
+    err_console,
+    fail,
+    print_json,
+)
 from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.rpc.client import TTSClient
@@ -40,6 +48,10 @@ PARAGRAPH = (
 
 
 def _config(url: str | None, worker: str | None, model: str, runs: int) -> ConversationBenchConfig:
+    if url is not None:
+        check_ws_url(url)
+    if worker is not None:
+        check_worker(worker)
     return ConversationBenchConfig(
         runs=runs,
         url=url,

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import grpc
 import typer
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 4096  # wide enough that no table column or message is cut or wrapped
+
+
+def _console(*, stderr: bool) -> Console:
+    """A terminal gets rich's wrapping to its width; a pipe or file gets whole lines, so
+    `grep` and scripts see every line as printed (COLUMNS, when set, still wins)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty() or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 class Exit(IntEnum):
@@ -56,6 +71,51 @@ def grpc_errors(target: str) -> Iterator[None]:
         fail(f"{code.name}: {exc.details()}", _STATUS_TO_EXIT.get(code, Exit.FAILURE))
     except TimeoutError as exc:
         fail(str(exc), Exit.UNAVAILABLE)
+
+
+CONNECT_TIMEOUT_HELP = "Seconds to wait for the worker to answer (a refused port fails at once)."
+
+
+def parse_host_port(target: str, option: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too), or exit 2 naming ``option``."""
+    host, sep, port_text = target.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        fail(f"{option} {target!r}: give HOST:PORT, e.g. 127.0.0.1:50051", Exit.USAGE)
+    return host, int(port_text)
+
+
+def check_worker(target: str, option: str = "--worker", timeout: float = 10.0) -> None:
+    """Fail fast, with exit 3, when nothing listens at ``target`` (gRPC would retry until
+    its deadline). ``unix:`` and ``dns:`` targets go to gRPC unchecked."""
+    if timeout <= 0:
+        fail(f"--connect-timeout must be > 0 seconds, got {timeout:g}", Exit.USAGE)
+    if target.startswith(("unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:")):
+        return
+    host, port = parse_host_port(target, option)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except ConnectionRefusedError:
+        fail(f"no worker listening on {host}:{port} ({option})", Exit.UNAVAILABLE)
+    except TimeoutError:
+        fail(f"worker {host}:{port} did not answer within {timeout:g} s (--connect-timeout)",
+             Exit.UNAVAILABLE)  # fmt: skip
+    except OSError as exc:  # unknown host, no route, ...
+        fail(f"cannot reach worker {host}:{port} ({option}): {exc.strerror or exc}",
+             Exit.UNAVAILABLE)  # fmt: skip
+
+
+def check_ws_url(url: str, option: str = "--url") -> None:
+    """``ws://HOST:PORT`` or ``wss://HOST:PORT``, or exit 2 naming ``option``."""
+    parsed = urlsplit(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname or port is None:
+        fail(f"{option} {url!r}: give the orchestrator as ws://HOST:PORT "
+             "(wss:// with TLS), e.g. ws://127.0.0.1:8765", Exit.USAGE)  # fmt: skip
 
 
 def print_json(data: object) -> None:

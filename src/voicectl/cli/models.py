@@ -10,7 +10,16 @@ from typing import TypeVar
 import typer
 from rich.table import Table
 
-from voicectl.cli.common import Exit, console, err_console, fail, grpc_errors, print_json
+from voicectl.cli.common import (
+    CONNECT_TIMEOUT_HELP,
+    Exit,
+    check_worker,
+    console,
+    err_console,
+    fail,
+    grpc_errors,
+    print_json,
+)
 from voicectl.rpc.client import TTSClient
 from voicectl.rpc.v1 import tts_pb2 as pb
 
@@ -52,6 +61,8 @@ def model_to_dict(info: pb.ModelInfo) -> dict[str, object]:
 def _call(
     worker: str, action: Callable[[TTSClient], Awaitable[T]], connect_timeout: float = 10.0
 ) -> T:
+    check_worker(worker, timeout=connect_timeout)
+
     async def run() -> T:
         async with TTSClient(worker) as client:
             with grpc_errors(worker):
@@ -103,8 +114,9 @@ def _table(reply: pb.ListModelsResponse) -> Table:
 def ls_command(
     worker: str = typer.Option(DEFAULT_WORKER, help="HOST:PORT of the worker."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
 ) -> None:
-    reply = _call(worker, lambda c: c.list_models())
+    reply = _call(worker, lambda c: c.list_models(), connect_timeout)
     if json_out:
         print_json({
             "default_model_id": reply.default_model_id,
@@ -125,11 +137,14 @@ def load_command(
     ttl: int | None = typer.Option(None, help="Idle seconds before eviction; 0 = never."),
     pin: bool = typer.Option(False, help="Never evict this model."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
 ) -> None:
     if ttl is not None and ttl < 0:
         fail("--ttl must be >= 0 seconds (0 = never evict)", Exit.USAGE)
     with err_console.status(f"loading {model_id} on {worker}…"):
-        info = _call(worker, lambda c: c.load_model(model_id, ttl_seconds=ttl, pin=pin))
+        info = _call(
+            worker, lambda c: c.load_model(model_id, ttl_seconds=ttl, pin=pin), connect_timeout
+        )
     _report(info, json_out, "loaded")
 
 
@@ -143,8 +158,9 @@ def unload_command(
     worker: str = typer.Option(DEFAULT_WORKER, help="HOST:PORT of the worker."),
     wait: bool = typer.Option(False, help="Wait for streams using it to end instead of refusing."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
 ) -> None:
-    info = _call(worker, lambda c: c.unload_model(model_id, wait_if_in_use=wait))
+    info = _call(worker, lambda c: c.unload_model(model_id, wait_if_in_use=wait), connect_timeout)
     _report(info, json_out, "unloaded")
 
 

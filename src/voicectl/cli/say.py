@@ -8,8 +8,18 @@ from pathlib import Path
 
 import typer
 
+from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES
 from voicectl.audio.wav import write_wav
-from voicectl.cli.common import Exit, console, err_console, fail, grpc_errors, print_json
+from voicectl.cli.common import (
+    CONNECT_TIMEOUT_HELP,
+    Exit,
+    check_worker,
+    console,
+    err_console,
+    fail,
+    grpc_errors,
+    print_json,
+)
 from voicectl.observability.logging import setup_logging
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.worker.config import ConfigError, load_worker_config
@@ -62,10 +72,16 @@ def say_command(
     voice: str = typer.Option("", help="Voice of the model (default: the model's)."),
     rate: int = typer.Option(0, help="Output sample rate in Hz (0 = the model's native rate)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    connect_timeout: float = typer.Option(10.0, help="Seconds to wait for the worker."),
+    connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
     log_level: str = typer.Option("warning", help="debug, info, warning or error."),
 ) -> None:
     setup_logging(log_level)
+    if rate != 0 and rate not in SUPPORTED_SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
+        fail(f"--rate {rate} is not supported; use 0 (the model's own rate) or one of {rates}",
+             Exit.USAGE)  # fmt: skip
+    if worker is not None:
+        check_worker(worker, timeout=connect_timeout)
     request = SynthesisRequest(model_id=model, voice=voice, sample_rate=rate)
     try:
         summary = asyncio.run(_say(text, worker, request, out, connect_timeout))

@@ -18,7 +18,15 @@ from voicectl.audio.decode import AudioDecodeError, decode_audio_file
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, Int16Audio
 from voicectl.audio.wav import write_wav
 from voicectl.bench.scenario import Scenario, ScenarioError, load_scenario, render
-from voicectl.cli.common import Exit, console, err_console, fail, print_json
+from voicectl.cli.common import (
+    Exit,
+    check_worker,
+    check_ws_url,
+    console,
+    err_console,
+    fail,
+    print_json,
+)
 from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.orchestrator.server import Orchestrator
@@ -267,6 +275,10 @@ def talk_command(
     if url is not None and (worker is not None or config is not None):
         fail("--worker and --config configure the embedded orchestrator; "
              "leave them out with --url", Exit.USAGE)  # fmt: skip
+    if url is not None:
+        check_ws_url(url)
+    if worker is not None:
+        check_worker(worker)
     scenario = None
     if scenario_file is not None:
         try:
