@@ -73,3 +73,30 @@ def test_shipped_config_is_valid() -> None:
         yaml_path=Path(__file__).parents[2] / "configs" / "worker.yaml", env={}
     )
     assert config.port == 50051
+
+
+def test_a_relative_path_in_a_file_is_relative_to_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configs = tmp_path / "configs"
+    (tmp_path / "packs").mkdir()
+    configs.mkdir()
+    yaml_file = configs / "worker.yaml"
+    yaml_file.write_text("worker:\n  voicepacks_dir: ../packs\n")
+    monkeypatch.chdir(tmp_path / "packs")  # anywhere else
+    config = load_worker_config(yaml_path=yaml_file, env={})
+    assert config.voicepacks_dir == configs / "../packs"
+    assert config.voicepacks_dir is not None
+    assert config.voicepacks_dir.is_dir()
+    flag = load_worker_config(yaml_path=yaml_file, env={}, cli={"voicepacks_dir": "here"})
+    assert flag.voicepacks_dir == Path("here")  # a flag is relative to where you are
+
+
+def test_the_shipped_worker_config_works_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "worker.yaml"
+    monkeypatch.chdir(tmp_path)
+    config = load_worker_config(yaml_path=shipped, env={})
+    assert config.voicepacks_dir is not None
+    assert (config.voicepacks_dir / "en_US-joe-medium" / "voicepack.yaml").is_file()

@@ -91,3 +91,13 @@ def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
     bad.write_text("orchestrator: [unclosed\n")
     with pytest.raises(OrchestratorConfigError, match="not valid YAML"):
         load_orchestrator_config(bad)
+
+
+def test_a_relative_asr_model_is_relative_to_the_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "conf" / "orchestrator.yaml"
+    config_file.parent.mkdir()
+    config_file.write_text("orchestrator:\n  asr:\n    model: ../models/tiny\n")
+    config = load_orchestrator_config(config_file)
+    assert config.asr_model == str(tmp_path / "conf" / "../models/tiny")
+    config_file.write_text("orchestrator:\n  asr:\n    model: /opt/models/tiny\n")
+    assert load_orchestrator_config(config_file).asr_model == "/opt/models/tiny"

@@ -231,6 +231,10 @@ def load_orchestrator_config(path: Path | None) -> OrchestratorConfig:
         return OrchestratorConfig()
     data = read_mapping(path, OrchestratorConfigError)
     try:
-        return from_mapping(data)
+        config = from_mapping(data)
     except OrchestratorConfigError as exc:
         raise OrchestratorConfigError(f"{path}: {exc}") from None
+    if config.asr_model and not Path(config.asr_model).is_absolute():
+        # A path in a file means a path next to that file, wherever the command runs.
+        config = replace(config, asr_model=str(path.parent / config.asr_model))
+    return config

@@ -261,7 +261,12 @@ def load_worker_config(
     """Merge the layers in precedence order; CLI values of None mean "not given"."""
     config = WorkerConfig()
     if yaml_path is not None:
-        config = _apply(config, read_yaml(yaml_path), str(yaml_path))
+        values = read_yaml(yaml_path)
+        pack_dir = values.get("voicepacks_dir")
+        if isinstance(pack_dir, str) and pack_dir and not Path(pack_dir).is_absolute():
+            # A path in a file means a path next to that file, wherever the command runs.
+            values["voicepacks_dir"] = str(yaml_path.parent / pack_dir)
+        config = _apply(config, values, str(yaml_path))
     environ = os.environ if env is None else env
     env_values = {
         key: environ[ENV_PREFIX + key.upper()]
