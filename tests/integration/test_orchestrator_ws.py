@@ -61,6 +61,7 @@ async def test_conversation_history_and_second_turn(stack: tuple[Worker, Orchest
         ("{not json", "bad_json"),
         (json.dumps({"type": "dance"}), "unknown_type"),
         (json.dumps({"type": "text", "text": ""}), "bad_field"),
+        (json.dumps({"type": "text", "text": "x\u0000"}), "bad_field"),
         (json.dumps({"type": "start"}), "already_started"),
         (b"\x00" * 100, "bad_frame"),
     ],

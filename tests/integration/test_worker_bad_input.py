@@ -69,12 +69,14 @@ async def run_raw(client: TTSClient, *requests: pb.SynthesizeRequest) -> grpc.ai
         ([config(), text("hi"), config(), END], grpc.StatusCode.FAILED_PRECONDITION,
          "config sent twice"),
         ([config(), pb.SynthesizeRequest(), END], grpc.StatusCode.INVALID_ARGUMENT, "no payload"),
+        ([config(), text("x\x00"), END], grpc.StatusCode.INVALID_ARGUMENT, "U+0000 at offset 1"),
+        ([config(), text("ok \x1b[31m"), END], grpc.StatusCode.INVALID_ARGUMENT, "U+001B"),
     ],
     ids=[
         "no-config-first", "empty-stream", "unknown-model", "bad-rate", "unknown-voice",
         "bad-session-id", "speed-range", "lookahead-range", "empty-chunk", "blank-text",
         "end-without-text", "chunk-too-long", "session-too-long", "after-end", "config-twice",
-        "no-payload",
+        "no-payload", "nul-char", "escape-char",
     ],
 )  # fmt: skip
 async def test_bad_synthesize_input(
@@ -199,3 +201,16 @@ async def test_adapter_failure_mid_stream_is_internal_with_cause(
         pcm, _, _ = await collect_pcm(client.synthesize("still serving"))
         assert pcm
     assert len(worker.sessions) == 0
+
+
+async def test_a_text_over_one_chunk_is_sent_in_pieces(client: TTSClient) -> None:
+    # Over MAX_CHUNK_CHARS in one string (an LLM delta, a long typed turn): the client
+    # splits it, so the worker never sees an oversized TextChunk.
+    long_text = "word " * (MAX_CHUNK_CHARS // 5 + 100)
+    pcm, rate, frames = await collect_pcm(
+        client.synthesize(long_text, SynthesisRequest(model_id="mock:fast"))
+    )
+    assert len(long_text) > MAX_CHUNK_CHARS
+    assert frames
+    assert len(pcm) > 0
+    assert rate > 0

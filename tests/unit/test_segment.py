@@ -204,3 +204,15 @@ def test_is_clause_end(word: str, ends: bool) -> None:
 def test_bad_config_is_refused(config: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="SegmenterConfig"):
         SegmenterConfig(**config)
+
+
+def test_a_word_longer_than_any_word_is_cut_into_pieces() -> None:
+    segmenter = TextSegmenter(config=SegmenterConfig(max_word_chars=64))
+    text = "Say " + "a" * 4000 + " now."
+    segments = [*segmenter.push(text), *segmenter.flush()]
+    words = " ".join(segments).split()
+    assert max(len(word) for word in words) == 64
+    assert "".join(words) == "".join(text.split())  # nothing lost, only cut
+    assert all(len(segment) <= 300 for segment in segments)
+    with pytest.raises(ValueError, match="max_word_chars"):
+        SegmenterConfig(max_word_chars=0)

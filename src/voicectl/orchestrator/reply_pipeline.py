@@ -22,6 +22,7 @@ from voicectl.orchestrator.tts import TTSBackend
 from voicectl.registry.failover import FailoverEvent, NoWorkerAvailable
 from voicectl.rpc.client import SynthesisRequest
 from voicectl.rpc.v1 import tts_pb2 as pb
+from voicectl.speakable import speakable
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,10 @@ class ReplyPipeline:
         self.conversation.add_user(text)
         asked = time.perf_counter()
         try:
-            async for delta in self.llm.stream(self.conversation.messages()):
+            async for raw in self.llm.stream(self.conversation.messages()):
+                delta = speakable(raw)  # an LLM's stray control characters are not speech
+                if not delta:
+                    continue
                 if not spoken:
                     self.telemetry.llm_first_token(time.perf_counter() - asked)
                 spoken.append(delta)

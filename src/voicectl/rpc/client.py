@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -46,18 +46,30 @@ class SynthesisRequest:
         )
 
 
+# The worker's limit per TextChunk (worker/validation.py); longer text goes in pieces.
+MAX_CHUNK_CHARS = 4096
+
+
+def _chunks(text: str) -> Iterator[pb.SynthesizeRequest]:
+    for start in range(0, len(text), MAX_CHUNK_CHARS):
+        yield pb.SynthesizeRequest(text=pb.TextChunk(text=text[start : start + MAX_CHUNK_CHARS]))
+
+
 async def _requests(
     request: SynthesisRequest, text: str | Iterable[str] | AsyncIterable[str]
 ) -> AsyncIterator[pb.SynthesizeRequest]:
     yield request.config_message()
     if isinstance(text, str):
-        yield pb.SynthesizeRequest(text=pb.TextChunk(text=text))
+        for message in _chunks(text):
+            yield message
     elif isinstance(text, AsyncIterable):
         async for chunk in text:
-            yield pb.SynthesizeRequest(text=pb.TextChunk(text=chunk))
+            for message in _chunks(chunk):
+                yield message
     else:
         for chunk in text:
-            yield pb.SynthesizeRequest(text=pb.TextChunk(text=chunk))
+            for message in _chunks(chunk):
+                yield message
     yield pb.SynthesizeRequest(end=pb.EndOfInput())
 
 

@@ -7,7 +7,9 @@ cut. The first segment of a stream is a short phrase (cut at the first clause
 boundary after a few characters, or before it grows past a few words) so that
 synthesis of the first audio is quick; later segments are whole sentences.
 
-Segments are whitespace-normalized: ``" ".join(segments) == " ".join(text.split())``.
+Segments are whitespace-normalized: ``" ".join(segments) == " ".join(text.split())``,
+except that a "word" longer than ``max_word_chars`` (no language has one; a 4 KB token
+made Piper allocate 500+ MB) is cut into pieces of that length, spoken as words.
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ class SegmenterConfig:
     """...or after this many words, whichever comes first."""
     max_segment_chars: int = 300
     """Hard cap for later segments: a run-on sentence is cut before the word exceeding it."""
+    max_word_chars: int = 64
+    """Longer runs without whitespace are cut into pieces this long (URLs fit, 4 KB don't)."""
 
     def __post_init__(self) -> None:
-        for name in ("first_phrase_max_chars", "first_phrase_max_words", "max_segment_chars"):
+        for name in ("first_phrase_max_chars", "first_phrase_max_words", "max_segment_chars",
+                     "max_word_chars"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"SegmenterConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.first_phrase_min_chars <= self.first_phrase_max_chars:
@@ -93,7 +98,7 @@ class TextSegmenter:
         segments: list[str] = []
         pos = 0
         while match := _WORD.match(self._buffer, pos):
-            segments += self._add(match.group(1), newline=match.group(2) in "\r\n")
+            segments += self._add_long(match.group(1), newline=match.group(2) in "\r\n")
             pos = match.end()
         self._buffer = self._buffer[pos:]
         return segments
@@ -103,7 +108,7 @@ class TextSegmenter:
         segments = self.push("")
         last = self._buffer.strip()
         if last:
-            segments += self._add(last, newline=False)
+            segments += self._add_long(last, newline=False)
         if self._words:
             segments.append(self._cut())
         self._buffer = ""
@@ -114,6 +119,15 @@ class TextSegmenter:
     def pending(self) -> str:
         """Text received but not yet emitted (whitespace-normalized)."""
         return " ".join([*self._words, *self._buffer.split()])
+
+    def _add_long(self, word: str, *, newline: bool) -> list[str]:
+        """``_add``, a piece at a time for a word over ``max_word_chars``."""
+        size = self.config.max_word_chars
+        pieces = [word[i : i + size] for i in range(0, len(word), size)]
+        out: list[str] = []
+        for index, piece in enumerate(pieces):
+            out += self._add(piece, newline=newline and index == len(pieces) - 1)
+        return out
 
     def _add(self, word: str, *, newline: bool) -> list[str]:
         cfg = self.config

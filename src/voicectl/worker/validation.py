@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from voicectl.audio.frames import FRAME_MS, SUPPORTED_SAMPLE_RATES
 from voicectl.audio.loudness import DEFAULT_TARGET_DBFS
+from voicectl.rpc.client import MAX_CHUNK_CHARS  # one limit for client and worker
 from voicectl.rpc.v1 import tts_pb2 as pb
+from voicectl.speakable import unspeakable
 from voicectl.worker.adapters.base import ModelSpec, SynthesisOptions
 from voicectl.worker.errors import invalid
 from voicectl.worker.session import SessionParams
 
-MAX_CHUNK_CHARS = 4096
 MAX_SESSION_CHARS = 100_000
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SPEED_RANGE = (0.5, 2.0)
@@ -86,6 +87,9 @@ def validate_text(text: str, *, received_chars: int) -> None:
         raise invalid(
             f"text.text has {len(text)} characters; a TextChunk holds at most {MAX_CHUNK_CHARS}"
         )
+    reason = unspeakable(text)
+    if reason is not None:
+        raise invalid(f"text.text has a {reason}: send printable text (tab/newline allowed)")
     if received_chars + len(text) > MAX_SESSION_CHARS:
         raise invalid(
             f"session text exceeds {MAX_SESSION_CHARS} characters; split it over several sessions"

@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, frame_bytes
 from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings, TextIn
+from voicectl.speakable import unspeakable
 
 MAX_TEXT_CHARS = 4096
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -83,6 +84,9 @@ def parse_message(raw: str | bytes, *, input_frame_bytes: int) -> Inbound:
             return BadInput("bad_field", "text.text must be a non-empty string")
         if len(text) > MAX_TEXT_CHARS:
             return BadInput("bad_field", f"text.text is over {MAX_TEXT_CHARS} characters")
+        reason = unspeakable(text)
+        if reason is not None:
+            return BadInput("bad_field", f"text.text has a {reason}; send printable text")
         return TextIn(text)
     if kind == "start":
         return BadInput("already_started", "start was already received for this session")
