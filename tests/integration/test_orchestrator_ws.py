@@ -62,6 +62,7 @@ async def test_conversation_history_and_second_turn(stack: tuple[Worker, Orchest
         (json.dumps({"type": "dance"}), "unknown_type"),
         (json.dumps({"type": "text", "text": ""}), "bad_field"),
         (json.dumps({"type": "text", "text": "x\u0000"}), "bad_field"),
+        ("[" * 20_000 + "]" * 20_000, "bad_json"),
         (json.dumps({"type": "start"}), "already_started"),
         (b"\x00" * 100, "bad_frame"),
     ],
@@ -168,3 +169,12 @@ async def test_llm_endpoint_down_is_an_error_event(
         assert error["message"].startswith("llm:")
         assert "127.0.0.1:9" in error["message"]
         assert not talk.closed.is_set()
+
+
+async def test_a_deeply_nested_start_is_refused_by_name(stack: tuple[Worker, Orchestrator]) -> None:
+    _, orchestrator = stack
+    async with connect(orchestrator.address) as ws:
+        await ws.send("[" * 20_000 + "]" * 20_000)
+        error = json.loads(await ws.recv())
+        assert error["code"] == "bad_json"
+        assert "nests too deeply" in error["message"]

@@ -40,6 +40,8 @@ def parse_start(raw: str | bytes) -> SessionSettings:
         message = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise HandshakeError("bad_json", f"start message is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise HandshakeError("bad_json", "start message nests too deeply") from None
     if not isinstance(message, dict) or message.get("type") != "start":
         raise HandshakeError("expected_start", 'the first message must be {"type": "start", ...}')
     rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
@@ -77,6 +79,8 @@ def parse_message(raw: str | bytes, *, input_frame_bytes: int) -> Inbound:
         message = json.loads(raw)
     except json.JSONDecodeError as exc:
         return BadInput("bad_json", f"message is not valid JSON: {exc.msg}")
+    except RecursionError:  # "[[[[..." a few thousand deep: no message of ours nests so
+        return BadInput("bad_json", "message nests too deeply; messages are flat JSON objects")
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == "text":
         text = message.get("text")
