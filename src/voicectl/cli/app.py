@@ -8,6 +8,7 @@ from voicectl import __version__
 from voicectl.cli import (
     bench,
     bench_conversation,
+    doctor,
     models,
     orchestrator,
     profile,
@@ -46,6 +47,7 @@ app.command("worker", help=worker.HELP)(worker.worker_command)
 app.command("say", help=say.HELP)(say.say_command)
 app.command("orchestrator", help=orchestrator.HELP)(orchestrator.orchestrator_command)
 app.command("talk", help=talk.HELP)(talk.talk_command)
+app.command("doctor", help=doctor.HELP)(doctor.doctor_command)
 app.add_typer(models.app, name="models")
 bench_conversation.register(bench.app)
 app.add_typer(bench.app, name="bench")
