@@ -3,6 +3,7 @@ whole lines when the output goes to a pipe."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -99,3 +100,19 @@ def test_piped_output_has_whole_lines(worker_process: tuple[str, object]) -> Non
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1, "the error was wrapped"
     assert bad.stderr.startswith("error:")
+
+
+def test_models_ps_shows_only_resident_models_and_when_they_leave(
+    worker_process: tuple[str, object],  # noqa: F811
+) -> None:
+    target, _ = worker_process
+    ps = run("models", "ps", "--worker", target, "--json")
+    assert ps.returncode == 0, ps.stderr
+    models = {m["model_id"]: m for m in json.loads(ps.stdout)["models"]}
+    assert "mock:sine" in models  # the worker's pinned default
+    assert models["mock:sine"]["until"] == "never (pinned)"
+    assert "piper:en_US-joe-medium" not in models, "not loaded on this worker"
+    listed = run("models", "ls", "--worker", target, "--loaded", "--json")
+    assert {m["model_id"] for m in json.loads(listed.stdout)["models"]} == set(models)
+    table = run("models", "ps", "--worker", target)
+    assert "never (pinned)" in table.stdout

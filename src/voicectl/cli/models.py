@@ -109,14 +109,65 @@ def _table(reply: pb.ListModelsResponse) -> Table:
     return table
 
 
+RESIDENT = frozenset({pb.MODEL_STATE_LOADING, pb.MODEL_STATE_READY, pb.MODEL_STATE_UNLOADING})
+
+
+def until_eviction(info: pb.ModelInfo, now_unix_ms: int) -> str:
+    """When the idle model leaves memory, as Ollama's `ps` UNTIL column (pure)."""
+    if info.pinned:
+        return "never (pinned)"
+    if info.refcount:
+        return f"in use by {info.refcount}"
+    if not info.ttl_seconds:
+        return "never (no ttl)"
+    idle_ms = max(0, now_unix_ms - info.last_used_unix_ms) if info.last_used_unix_ms else 0
+    left = max(0.0, info.ttl_seconds - idle_ms / 1000)
+    return f"in {left:.0f}s" if left < 120 else f"in {left / 60:.0f}m"
+
+
+def _ps_table(reply: pb.ListModelsResponse, now_unix_ms: int) -> Table:
+    table = Table(title="resident models", header_style="bold")
+    for column in ("model", "state", "refs", "memory", "until"):
+        table.add_column(column)
+    for info in reply.models:
+        if info.state in RESIDENT:
+            state = str(model_to_dict(info)["state"])
+            table.add_row(info.model_id, f"[{STATE_STYLE.get(state, 'dim')}]{state}[/]",
+                          str(info.refcount),
+                          f"{info.memory_bytes / 2**20:.0f} MiB" if info.memory_bytes else "-",
+                          until_eviction(info, now_unix_ms))  # fmt: skip
+    return table
+
+
+@app.command("ps", help="The models in memory now: refcount, memory and when each is "
+             "evicted.\n\nExample: voicectl models ps --worker 127.0.0.1:50051 --json")  # fmt: skip
+def ps_command(
+    worker: str = typer.Option(DEFAULT_WORKER, help="HOST:PORT of the worker."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
+) -> None:
+    reply = _call(worker, lambda c: c.list_models(), connect_timeout)
+    now = int(time.time() * 1000)
+    if json_out:
+        print_json({"models": [{**model_to_dict(m), "until": until_eviction(m, now)}
+                               for m in reply.models if m.state in RESIDENT]})  # fmt: skip
+    else:
+        console.print(_ps_table(reply, now))
+
+
 @app.command("ls", help="List every model the worker knows, loaded or not.\n\n"
              "Example: voicectl models ls --worker 127.0.0.1:50051 --json")  # fmt: skip
 def ls_command(
     worker: str = typer.Option(DEFAULT_WORKER, help="HOST:PORT of the worker."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
+    loaded: bool = typer.Option(False, "--loaded", help="Only the models in memory (as ps)."),
 ) -> None:
     reply = _call(worker, lambda c: c.list_models(), connect_timeout)
+    if loaded:
+        kept = [m for m in reply.models if m.state in RESIDENT]
+        del reply.models[:]
+        reply.models.extend(kept)
     if json_out:
         print_json({
             "default_model_id": reply.default_model_id,
