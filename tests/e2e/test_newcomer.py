@@ -116,3 +116,14 @@ def test_models_ps_shows_only_resident_models_and_when_they_leave(
     assert {m["model_id"] for m in json.loads(listed.stdout)["models"]} == set(models)
     table = run("models", "ps", "--worker", target)
     assert "never (pinned)" in table.stdout
+
+
+def test_shell_completion_script_and_output_flag_name(tmp_path: Path) -> None:
+    completion = run("--show-completion", "bash")
+    assert completion.returncode == 0, completion.stderr
+    assert "_voicectl_completion" in completion.stdout
+    # One name for "the file to write" across commands: --output/-o (--out still works).
+    wav = tmp_path / "hi.wav"
+    said = run("say", "Hi there.", "--model", "mock:sine", "--output", str(wav))
+    assert said.returncode == 0, said.stderr
+    assert wav.stat().st_size > 44

@@ -21,9 +21,9 @@ from voicectl.cli import (
 app = typer.Typer(
     name="voicectl",
     help="Realtime duplex voice stack: TTS workers, orchestrator and tools.\n\n"
-    "Example: voicectl say 'Hello there.' --out hello.wav",
+    "Example: voicectl say 'Hello there.' --output hello.wav",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
 )
 
@@ -56,4 +56,4 @@ app.add_typer(profile.app, name="profile")
 
 
 def main() -> None:
-    app()
+    app(prog_name="voicectl")  # also under `python -m voicectl` (help, completion)

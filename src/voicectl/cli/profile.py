@@ -27,7 +27,7 @@ from voicectl.profiling.torch_trace import STAGES, TorchTrace, profile_synthesis
 
 app = typer.Typer(
     help="Profile a worker, the orchestrator or an embedded run (docs/profiling.md).\n\n"
-    "Example: voicectl profile pyspy --bench say --model mock:sine --out flame.svg",
+    "Example: voicectl profile pyspy --bench say --model mock:sine --output flame.svg",
     no_args_is_help=True,
 )
 
@@ -42,7 +42,7 @@ def _fail(message: str, code: int) -> NoReturn:
     help="Flamegraph (SVG) of a running worker or orchestrator (--pid, for --duration "
     "seconds) or of an embedded `voicectl bench fal` / `voicectl say` run (--bench). "
     "py-spy needs ptrace: exit 7 when it is not allowed here, 6 when py-spy is missing.\n\n"
-    "Example: voicectl profile pyspy --pid 4242 --duration 10 --out flame.svg",
+    "Example: voicectl profile pyspy --pid 4242 --duration 10 --output flame.svg",
 )
 def pyspy_command(
     pid: int | None = typer.Option(None, help="PID of a running worker or orchestrator."),
@@ -50,7 +50,9 @@ def pyspy_command(
     duration: int | None = typer.Option(
         None, min=1, help="Seconds to sample with --pid (default 10)."
     ),
-    out: Path = typer.Option(Path("flame.svg"), "--out", "-o", help="SVG file to write."),
+    out: Path = typer.Option(
+        Path("flame.svg"), "--output", "-o", "--out", help="SVG file to write."
+    ),
     rate: int = typer.Option(100, min=1, max=10000, help="Samples per second."),
     idle: bool = typer.Option(False, help="Include idle threads (an idle worker has no others)."),
     model: str = typer.Option(
@@ -98,14 +100,16 @@ def _record_bench(
     help="One synthesis through an embedded worker under torch.profiler (CPU, plus CUDA and "
     "NVTX ranges when CUDA is present), with ranges around the model stages; writes a "
     "chrome trace (chrome://tracing, Perfetto). Exit 6 when torch is not installed.\n\n"
-    "Example: voicectl profile torch --model mock:sine --out trace.json",
+    "Example: voicectl profile torch --model mock:sine --output trace.json",
 )
 def torch_command(
     model: str = typer.Option("mock:sine", help="Model id to synthesize with."),
     text: str = typer.Option(
         "Hello there. This is one synthesis under the torch profiler.", help="What to say."
     ),
-    out: Path = typer.Option(Path("trace.json"), "--out", "-o", help="Chrome trace to write."),
+    out: Path = typer.Option(
+        Path("trace.json"), "--output", "-o", "--out", help="Chrome trace to write."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     log_level: str = typer.Option("warning", help="debug, info, warning or error."),
 ) -> None:

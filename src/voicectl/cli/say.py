@@ -29,7 +29,7 @@ HELP = """Speak TEXT into a WAV file.
 
 Without --worker an embedded worker runs in this process on the default model.
 
-Example: voicectl say "Hello there." --out hello.wav
+Example: voicectl say "Hello there." --output hello.wav
 """
 
 
@@ -66,7 +66,7 @@ async def _say(
 
 def say_command(
     text: str = typer.Argument(..., help="What to say."),
-    out: Path = typer.Option(..., "--out", "-o", help="WAV file to write."),
+    out: Path = typer.Option(..., "--output", "-o", "--out", help="WAV file to write."),
     worker: str | None = typer.Option(None, help="HOST:PORT of a running worker."),
     model: str = typer.Option("", help="Model id, e.g. mock:sine (default: the worker's)."),
     voice: str = typer.Option("", help="Voice of the model (default: the model's)."),
