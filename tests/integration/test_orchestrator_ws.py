@@ -178,3 +178,28 @@ async def test_a_deeply_nested_start_is_refused_by_name(stack: tuple[Worker, Orc
         error = json.loads(await ws.recv())
         assert error["code"] == "bad_json"
         assert "nests too deeply" in error["message"]
+
+
+async def test_a_flooding_client_is_cut_off_and_the_others_are_served(
+    stack: tuple[Worker, Orchestrator],
+) -> None:
+    _, orchestrator = stack
+    async with TalkClient(orchestrator.address) as canary:
+        async with connect(orchestrator.address) as flood:
+            await flood.send(json.dumps({"type": "start"}))
+            assert json.loads(await flood.recv())["type"] == "started"
+            try:  # 1-byte frames as fast as possible, never reading an error event
+                for _ in range(20_000):
+                    await flood.send(b"\x00")
+            except ConnectionClosed:
+                pass
+            await asyncio.wait_for(flood.wait_closed(), timeout=20)
+            assert flood.close_code == 1008
+            assert flood.close_reason.startswith("too many bad messages")
+        await canary.send_text("still there")
+        await canary.wait_for("reply.done", timeout=30)
+    for _ in range(200):  # the flood's session ends once its connection has closed
+        if not orchestrator.sessions:
+            break
+        await asyncio.sleep(0.05)
+    assert not orchestrator.sessions, "the flooding session was not cleaned up"

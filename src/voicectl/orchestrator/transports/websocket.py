@@ -23,6 +23,15 @@ from voicectl.speakable import unspeakable
 MAX_TEXT_CHARS = 4096
 MAX_MESSAGE_BYTES = 64 * 1024
 START_TIMEOUT_S = 30.0
+# A client that does not read must not grow the server: past these, it is disconnected
+# (close code 1008). A reply is paced in real time, so 10 s of audio is never reached by
+# a client that plays what it gets.
+MAX_QUEUED_EVENTS = 512
+MAX_QUEUED_AUDIO_FRAMES = 500  # 10 s of 20 ms frames
+# Bad messages: at most this many error events a second; a client sending more than
+# BAD_MESSAGES_CLOSE in one second is disconnected.
+ERROR_EVENTS_PER_S = 10
+BAD_MESSAGES_CLOSE = 200
 
 
 class HandshakeError(Exception):
@@ -107,21 +116,55 @@ class WebSocketTransport:
         self._audio: deque[bytes] = deque()
         self._wakeup = asyncio.Event()
         self._writer = asyncio.create_task(self._write_forever(), name="ws-writer")
+        self._closing: asyncio.Task[None] | None = None
+        self._bad_window = (0.0, 0)  # (second it started, bad messages in it)
 
     async def incoming(self) -> AsyncIterator[Inbound]:
         try:
             async for raw in self.connection:
-                yield parse_message(raw, input_frame_bytes=self.input_frame_bytes)
+                message = parse_message(raw, input_frame_bytes=self.input_frame_bytes)
+                if isinstance(message, BadInput):
+                    bad = self._count_bad()
+                    if bad > BAD_MESSAGES_CLOSE:
+                        self._disconnect(f"too many bad messages (over {BAD_MESSAGES_CLOSE}/s)")
+                        return
+                    if bad > ERROR_EVENTS_PER_S:
+                        continue  # answered enough this second: drop, don't queue
+                yield message
         except ConnectionClosed:
             return
 
     def send_audio(self, pcm: bytes) -> None:
+        if len(self._audio) >= MAX_QUEUED_AUDIO_FRAMES:
+            self._disconnect("client is not reading audio")
+            return
         self._audio.append(pcm)
         self._wakeup.set()
 
     def send_event(self, event: Mapping[str, object]) -> None:
+        if len(self._events) >= MAX_QUEUED_EVENTS:
+            self._disconnect("client is not reading events")
+            return
         self._events.append(json.dumps(event))
         self._wakeup.set()
+
+    def _count_bad(self) -> int:
+        """Bad messages in the current one-second window, this one included."""
+        now = asyncio.get_running_loop().time()
+        started, count = self._bad_window
+        if now - started >= 1.0:
+            started, count = now, 0
+        self._bad_window = (started, count + 1)
+        return count + 1
+
+    def _disconnect(self, reason: str) -> None:
+        """Close with 1008 once; queued output is dropped (the session then ends)."""
+        if self._closing is not None:
+            return
+        self._events.clear()
+        self._audio.clear()
+        self._writer.cancel()
+        self._closing = asyncio.ensure_future(self.connection.close(1008, reason))
 
     def discard_pending_audio(self) -> int:
         dropped = len(self._audio)
@@ -130,6 +173,9 @@ class WebSocketTransport:
 
     async def close(self, reason: str = "") -> None:
         self._writer.cancel()
+        if self._closing is not None:  # already closing with 1008: keep that code
+            await self._closing
+            return
         await self.connection.close(reason=reason)
 
     async def _write_forever(self) -> None:
