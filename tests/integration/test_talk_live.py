@@ -227,11 +227,11 @@ def test_live_mode_without_the_audio_extra_names_it(tmp_path: Path) -> None:
     (tmp_path / "livekit" / "__init__.py").write_text("raise ImportError('no livekit')")
     result = cli(pythonpath=tmp_path)
     assert result.returncode == 2
-    assert "pip install 'voicectl[audio]'" in result.stderr
+    assert "uv sync --extra audio" in result.stderr
     assert "--say" in result.stderr
     listed = cli("--list-devices", pythonpath=tmp_path)
     assert listed.returncode == 2
-    assert "voicectl[audio]" in listed.stderr
+    assert "uv sync --extra audio" in listed.stderr
 
 
 def test_no_audio_hardware_lists_nothing_and_live_mode_says_so() -> None:

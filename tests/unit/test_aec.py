@@ -125,5 +125,5 @@ def test_frames_must_be_20_ms() -> None:
 
 def test_a_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "livekit", None)
-    with pytest.raises(MissingAudioExtra, match=r"pip install 'voicectl\[audio\]'"):
+    with pytest.raises(MissingAudioExtra, match=r"uv sync --extra audio"):
         load_rtc()

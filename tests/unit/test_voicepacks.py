@@ -104,7 +104,7 @@ def test_adapter_with_missing_extra_names_what_to_install(
             "tests.unit.fixtures.needs_missing_extra", "XTTSAdapter", "xtts", ("coqui-tts", "torch")
         ),
     )
-    with pytest.raises(AdapterUnavailable, match=r"pip install 'voicectl\[xtts\]'"):
+    with pytest.raises(AdapterUnavailable, match=r"uv sync --extra xtts"):
         resolve_adapter("xtts")
 
 
@@ -129,7 +129,7 @@ async def test_missing_extra_reports_failed_model_with_the_hint(
         with pytest.raises(RequestError) as err:
             await manager.load("xtts:v2")
         assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
-        assert "voicectl[xtts]" in err.value.message
+        assert "uv sync --extra xtts" in err.value.message
         assert manager.entry("xtts:v2").state is ModelState.FAILED
         assert manager.entry("mock:sine").state is ModelState.READY
     finally:

@@ -48,7 +48,7 @@ from voicectl.talk.transcripts import add_final
 HELP = """Talk to the agent: your turn goes in, its spoken reply comes back.
 
 With no --input/--say/--text, talk through the microphone and speaker (needs
-`pip install 'voicectl\\[audio]'`); echo cancellation keeps the agent from
+`uv sync --extra audio`); echo cancellation keeps the agent from
 interrupting itself on laptop speakers (--no-aec to turn it off). Without an audio
 device, give the user's turn as a recording (--input: WAV, FLAC, MP3 or anything
 ffmpeg decodes, any rate, mono or stereo), as text to speak (--say) or as typed

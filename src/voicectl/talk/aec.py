@@ -12,7 +12,9 @@ from typing import Any
 
 from voicectl.audio.frames import frame_bytes
 
-AUDIO_EXTRA_HINT = "install the audio extra: pip install 'voicectl[audio]'"
+AUDIO_EXTRA_HINT = (
+    "install the audio extra: uv sync --extra audio (with pip: pip install '.[audio]')"
+)
 
 
 class MissingAudioExtra(ImportError):

@@ -37,7 +37,11 @@ def resolve_adapter(name: str) -> type[TTSAdapter]:
     try:
         module = importlib.import_module(entry.module)
     except ImportError as exc:
-        hint = f"pip install 'voicectl[{entry.extra}]'" if entry.extra else "reinstall voicectl"
+        hint = (
+            f"uv sync --extra {entry.extra} (with pip: pip install '.[{entry.extra}]')"
+            if entry.extra
+            else "reinstall voicectl"
+        )
         raise AdapterUnavailable(
             f"adapter {name!r} needs {', '.join(entry.requires) or 'extra packages'} "
             f"({exc.name or exc} is missing): {hint}"
