@@ -145,20 +145,19 @@ def test_bad_config_is_refused(values: dict[str, int], match: str) -> None:
         EndpointingConfig(**values)
 
 
-def test_speech_soon_after_the_last_word_continues_the_turn() -> None:
+def test_speech_soon_after_the_turn_ended_continues_it() -> None:
     clock = FakeClock()
     turn = Endpointer(CONFIG)
     turn.pause(started_at=clock.now)
     assert turn.pause_started == clock.now
-    last_word = clock.now
     turn.heard("That's one small step for man.")
-    assert ended(turn, clock.advance(0.24))  # reads finished: the turn ends
+    ended_at = clock.advance(0.24)
+    assert ended(turn, ended_at)  # reads finished: the turn ends
     window = CONFIG.continuation_ms / 1000
-    assert continues_turn(last_word_at=last_word, onset_at=last_word + 1.1, config=CONFIG)
-    assert continues_turn(last_word_at=last_word, onset_at=last_word + window, config=CONFIG)
-    assert not continues_turn(
-        last_word_at=last_word, onset_at=last_word + window + 0.02, config=CONFIG
-    )
-    assert not continues_turn(last_word_at=None, onset_at=last_word + 0.5, config=CONFIG)
+    assert continues_turn(turn_ended_at=ended_at, onset_at=ended_at + 0.9, config=CONFIG)
+    assert continues_turn(turn_ended_at=ended_at, onset_at=ended_at + window - 0.001, config=CONFIG)
+    late = ended_at + window + 0.02
+    assert not continues_turn(turn_ended_at=ended_at, onset_at=late, config=CONFIG)
+    assert not continues_turn(turn_ended_at=None, onset_at=ended_at + 0.5, config=CONFIG)
     off = EndpointingConfig(continuation_ms=0)
-    assert not continues_turn(last_word_at=last_word, onset_at=last_word + 0.1, config=off)
+    assert not continues_turn(turn_ended_at=ended_at, onset_at=ended_at + 0.1, config=off)

@@ -95,6 +95,7 @@ class Session:
             on_end=self._turn_ended,
         )
         self._last_word_at: float | None = None  # of the turn that ended last
+        self._turn_ended_at: float | None = None
         self._continuing = False  # the speech now starting carries on that turn
         self._retract: str | None = None  # the user turn the next reply replaces
         self._last_final = ""  # the last transcript.final sent
@@ -115,7 +116,7 @@ class Session:
                 elif isinstance(message, TextIn):
                     self.transport.send_event({"type": "transcript.final", "text": message.text})
                     self._utterance_generation += 1  # a pending transcript is now stale
-                    self._last_word_at = None  # a typed turn: nothing to continue
+                    self._turn_ended_at = None  # a typed turn: nothing to continue
                     self.dispatch(fsm.TextInput(message.text))
                 elif isinstance(message, BadInput):
                     self._error(message.code, message.message)
@@ -155,7 +156,7 @@ class Session:
                     self._turn.resume(at=self._onset_at)
                 else:
                     self._continuing = self.state.phase in fsm.REPLY_PHASES and continues_turn(
-                        last_word_at=self._last_word_at, onset_at=self._onset_at,
+                        turn_ended_at=self._turn_ended_at, onset_at=self._onset_at,
                         config=self.policy.endpointing,
                     )  # fmt: skip
                     self.dispatch(fsm.SpeechStarted())
@@ -182,6 +183,7 @@ class Session:
 
     def _turn_ended(self, last_word_at: float) -> None:
         self._last_word_at = last_word_at
+        self._turn_ended_at = time.perf_counter()
         self.dispatch(fsm.SpeechEnded())
 
     async def _partial(self) -> None:

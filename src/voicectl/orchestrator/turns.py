@@ -17,8 +17,8 @@ adaptive delay after the pause starts, decided by what was heard:
 
 No rule on words and silence is always right ("That's one small step for man." is
 complete until "one giant leap" follows). So an ended turn can be taken back: speech
-that starts within ``continuation_ms`` of the user's last word, while the reply is
-still being prepared or playing, continues that turn (``continues_turn``). The reply
+that starts within ``continuation_ms`` of the turn's end, while the reply is still
+being prepared or playing, continues that turn (``continues_turn``). The reply
 stops as a barge-in would, and the words are heard as one turn with the first part.
 
 Times are seconds on any monotonic clock, passed in, so tests drive it with a fake one.
@@ -66,7 +66,7 @@ class EndpointingConfig:
     min_delay_ms: int = 240  # the words read as finished
     max_delay_ms: int = 1600  # the words read as unfinished, or are not known yet
     resume_margin_ms: int = 300  # added to the longest pause the user resumed after
-    continuation_ms: int = 1500  # speech this soon after the last word continues the turn
+    continuation_ms: int = 1200  # speech this soon after the turn ended continues it
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_delay_ms <= self.max_delay_ms:
@@ -80,13 +80,14 @@ class EndpointingConfig:
 
 
 def continues_turn(
-    *, last_word_at: float | None, onset_at: float, config: EndpointingConfig
+    *, turn_ended_at: float | None, onset_at: float, config: EndpointingConfig
 ) -> bool:
-    """Whether speech with its onset at ``onset_at`` continues the turn that ended with
-    the user's last word at ``last_word_at`` (None: no turn to continue)."""
-    if last_word_at is None or config.continuation_ms == 0:
+    """Whether speech with its onset at ``onset_at`` continues the turn that ended at
+    ``turn_ended_at`` (None: no turn to continue). Counted from the end, not from the last
+    word, so a turn ended after a long pause (max_delay_ms) can be continued too."""
+    if turn_ended_at is None or config.continuation_ms == 0:
         return False
-    return 0 <= onset_at - last_word_at <= config.continuation_ms / 1000
+    return 0 <= onset_at - turn_ended_at <= config.continuation_ms / 1000
 
 
 class Endpointer:
