@@ -106,28 +106,20 @@ def check_silero() -> Check:
     )
 
 
+def _program(name: str, feature: str, missing: str) -> Check:
+    """A system program on PATH, from the Debian package of the same name."""
+    path = shutil.which(name)
+    return Check(name=name, feature=feature, ok=path is not None, required=False,
+                 detail=path or missing, fix=f"apt-get install {name}")  # fmt: skip
+
+
 def check_espeak() -> Check:
-    path = shutil.which("espeak-ng")
-    return Check(
-        name="espeak-ng",
-        feature="talk --say user voice, test speech",
-        ok=path is not None,
-        required=False,
-        detail=path or "not on PATH (talk --say uses Piper instead)",
-        fix="apt-get install espeak-ng",
-    )
+    return _program("espeak-ng", "talk --say user voice, test speech",
+                    "not on PATH (talk --say uses Piper instead)")  # fmt: skip
 
 
 def check_redis_server() -> Check:
-    path = shutil.which("redis-server")
-    return Check(
-        name="redis-server",
-        feature="scale-out registry (--redis), its tests",
-        ok=path is not None,
-        required=False,
-        detail=path or "not on PATH",
-        fix="apt-get install redis-server",
-    )
+    return _program("redis-server", "scale-out registry (--redis), its tests", "not on PATH")
 
 
 def check_portaudio() -> Check:
