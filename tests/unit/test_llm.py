@@ -83,6 +83,17 @@ def test_retracting_keeps_an_earlier_turn_merged_into_the_same_message() -> None
     assert conversation.messages() == [ChatMessage("user", "Book a table")]
 
 
+def test_retracting_a_turn_that_never_reached_the_history_keeps_the_last_reply() -> None:
+    conversation = Conversation()
+    conversation.add_user("Hello")
+    conversation.add_assistant("Hi there.")
+    conversation.retract_user("That's one small step")  # cut before its reply started
+    assert conversation.messages() == [
+        ChatMessage("user", "Hello"),
+        ChatMessage("assistant", "Hi there."),
+    ]
+
+
 def test_conversation_validates_max_turns() -> None:
     with pytest.raises(ValueError, match="max_turns"):
         Conversation(max_turns=0)

@@ -57,16 +57,17 @@ class Conversation:
     def retract_user(self, text: str) -> None:
         """Take back the user's last turn ``text`` and any reply to it: the user carried on
         talking, and the whole turn is added again in one piece."""
-        while self._history and self._history[-1].role == "assistant":
-            del self._history[-1]
         text = text.strip()
-        if not text or not self._history or not self._history[-1].content.endswith(text):
-            return
-        rest = self._history[-1].content.removesuffix(text).strip()
+        users = [i for i, message in enumerate(self._history) if message.role == "user"]
+        if not text or not users or not self._history[users[-1]].content.endswith(text):
+            return  # that turn never reached the history (no reply was started for it)
+        last = users[-1]
+        del self._history[last + 1 :]  # the reply to it, as far as it was spoken
+        rest = self._history[last].content.removesuffix(text).strip()
         if rest:
-            self._history[-1] = ChatMessage("user", rest)
+            self._history[last] = ChatMessage("user", rest)
         else:
-            del self._history[-1]
+            del self._history[last]
 
     def messages(self) -> list[ChatMessage]:
         system = [ChatMessage("system", self.system_prompt)] if self.system_prompt else []

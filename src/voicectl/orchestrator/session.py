@@ -258,7 +258,8 @@ class Session:
 
     async def _finish_utterance(self) -> None:
         generation = self._utterance_generation
-        previous = self._last_final if self._transcriber.continued else None
+        carried_on = self._transcriber.continued and bool(self._last_final.strip())
+        previous = self._last_final if carried_on else None
         text = await self._transcriber.finish()
         if generation != self._utterance_generation:
             return  # a typed turn or a new utterance superseded this one meanwhile
