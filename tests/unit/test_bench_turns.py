@@ -19,6 +19,7 @@ from voicectl.bench.recordings import (
     transcript_from_readme,
 )
 from voicectl.bench.turns import LATENCIES, TurnsReport, judge
+from voicectl.talk.transcripts import turn_open
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 JFK_TEXT = (
@@ -145,3 +146,11 @@ def test_barge_in_speech_starts_at_its_onset() -> None:
     speech = UserSpeech(name="x", audio=audio, first_frame=3, last_frame=8).from_onset()
     assert speech.audio[0] == 960
     assert (speech.first_frame, speech.last_frame) == (0, 5)
+
+
+def test_a_turn_is_open_while_a_partial_has_no_final_after_it() -> None:
+    partial = event("transcript.partial", "And so")
+    final = event("transcript.final", "And so my fellow Americans.")
+    assert turn_open([final, partial])
+    assert not turn_open([partial, final])
+    assert not turn_open([])

@@ -31,6 +31,7 @@ from voicectl.bench.stats import Summary
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
 from voicectl.talk.client import Event, TalkClient
+from voicectl.talk.transcripts import turn_open
 
 QUESTION = "What is the weather like today?"
 TAIL_S = 2.0  # silence streamed after the speech, so the turn ends
@@ -114,7 +115,7 @@ def _asr_recorder(orchestrator: Orchestrator | None) -> Callable[[Event], None]:
 def _settled(talk: TalkClient) -> bool:
     """Every reply has ended, the last non-empty final got its reply, and all is quiet."""
     events = talk.events
-    if not events or time.perf_counter() - events[-1]["_at"] < IDLE_S:
+    if not events or time.perf_counter() - events[-1]["_at"] < IDLE_S or turn_open(events):
         return False
     ended = talk.count("reply.done") + talk.count("reply.stopped") + talk.count("error")
     finals = [e for e in events if e.get("type") == "transcript.final" and e.get("text")]

@@ -20,7 +20,7 @@ import soxr
 from voicectl.audio.frames import Int16Audio
 from voicectl.bench.scenario import speak, stream_audio
 from voicectl.talk.client import Event, TalkClient
-from voicectl.talk.transcripts import user_turns
+from voicectl.talk.transcripts import turn_open, user_turns
 
 SILENCE_TAIL_S = 1.2
 IDLE_S = 1.5
@@ -77,15 +77,6 @@ async def _wait_for_reply_or_error(talk: TalkClient, timeout: float) -> None:
     next(iter(done)).result()  # re-raise a timeout or a closed connection
 
 
-def _turn_pending(events: list[Event]) -> bool:
-    """A partial came after the last final: the user's turn has not ended yet (a long
-    pause can outlast the idle time, and every partial turn ends in a final)."""
-    kinds = [event.get("type") for event in events]
-    last_partial = max((i for i, k in enumerate(kinds) if k == "transcript.partial"), default=-1)
-    last_final = max((i for i, k in enumerate(kinds) if k == "transcript.final"), default=-1)
-    return last_partial > last_final
-
-
 async def _wait_idle(talk: TalkClient, timeout: float) -> None:
     """Until nothing has happened for a while, no reply is playing and no turn is open."""
     deadline = time.monotonic() + timeout
@@ -96,7 +87,7 @@ async def _wait_idle(talk: TalkClient, timeout: float) -> None:
             "reply.stopped"
         )
         quiet = time.perf_counter() - last > IDLE_S and not talk.playback.queue
-        if quiet and not playing and not _turn_pending(events):
+        if quiet and not playing and not turn_open(events):
             return
         await asyncio.sleep(0.05)
     raise TimeoutError(f"the conversation did not settle within {timeout:g} s")

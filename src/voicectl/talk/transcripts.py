@@ -31,3 +31,16 @@ def user_turns(events: Iterable[dict[str, Any]]) -> list[str]:
 def continuations(events: Iterable[dict[str, Any]]) -> int:
     """How many finals carried on an earlier turn (turn ends taken back)."""
     return sum(1 for e in events if e.get("type") == "transcript.final" and e.get("continues"))
+
+
+def turn_open(events: Iterable[dict[str, Any]]) -> bool:
+    """A partial came after the last final: the user's turn has not ended yet. Every turn
+    that sent a partial ends in a final, and a long pause can outlast any idle time."""
+    last_partial = last_final = -1
+    for index, event in enumerate(events):
+        kind = event.get("type")
+        if kind == "transcript.partial":
+            last_partial = index
+        elif kind == "transcript.final":
+            last_final = index
+    return last_partial > last_final
