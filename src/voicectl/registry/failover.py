@@ -18,7 +18,10 @@ the reply's own continuous sequence numbers and sample offsets.
 The caller is told through ``on_failover`` (and ``RoutedStream.failovers``), not
 with an exception; ``NoWorkerAvailable`` is raised only when no live worker is
 left (or after ``max_failovers``). Errors about the request itself (bad text,
-unknown model) are raised as the worker's ``grpc.aio.AioRpcError``, unretried.
+unknown model) are raised as the worker's ``grpc.aio.AioRpcError``, unretried; so is an
+INTERNAL/UNKNOWN that a second worker answers word for word like the first (a reply
+that breaks any worker's model), and the first worker goes back into rotation: one
+reply can never take every healthy worker out.
 """
 
 from __future__ import annotations
@@ -28,14 +31,15 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
-from contextlib import aclosing, suppress
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 
 import grpc
 
 from voicectl.registry.base import Registry, WorkerRecord
 from voicectl.registry.routing import RouteDecision, Router
+from voicectl.registry.textlog import TextLog, TextSource
 from voicectl.rpc.client import SynthesisRequest, TTSClient
 from voicectl.rpc.v1 import tts_pb2 as pb
 
@@ -53,6 +57,11 @@ FAILOVER_CODES = frozenset({
 })  # fmt: skip
 
 
+# Faults of the worker's own code: the same one from two workers for one reply is the
+# reply's text or model, not the workers (transport codes are always the worker's).
+REQUEST_SUSPECT_CODES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+
+
 class NoWorkerAvailable(RuntimeError):
     """No live worker is left to route to."""
 
@@ -65,56 +74,6 @@ class FailoverEvent:
     reason: str
     resumed_at_sample: int  # first sample the new worker delivers
     failover: int  # 1 for the first failover of this reply
-
-
-TextSource = str | Iterable[str] | AsyncIterable[str]
-
-
-class TextLog:
-    """Every text chunk of a reply, replayable from the start while more arrives."""
-
-    def __init__(self, source: TextSource) -> None:
-        self._source = source
-        self.chunks: list[str] = []
-        self.closed = False
-        self._grew = asyncio.Event()
-        self._pump: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._pump is None:
-            self._pump = asyncio.create_task(self._read(), name="reply-text")
-
-    async def _read(self) -> None:
-        try:
-            if isinstance(self._source, str):
-                self.chunks.append(self._source)
-            elif isinstance(self._source, AsyncIterable):
-                async for chunk in self._source:
-                    self.chunks.append(chunk)
-                    self._grew.set()
-            else:
-                self.chunks.extend(self._source)
-        finally:
-            self.closed = True
-            self._grew.set()
-
-    async def replay(self) -> AsyncIterator[str]:
-        index = 0
-        while True:
-            while index < len(self.chunks):
-                yield self.chunks[index]
-                index += 1
-            if self.closed:
-                return
-            self._grew.clear()
-            if index == len(self.chunks) and not self.closed:
-                await self._grew.wait()
-
-    async def close(self) -> None:
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._pump
 
 
 class RoutedSynthesizer:
@@ -178,6 +137,10 @@ class RoutedSynthesizer:
             return False
         return True
 
+    def forgive(self, record: WorkerRecord) -> None:
+        """The failure was the request's: the worker goes back into rotation."""
+        self._suspects.pop(record.worker_id, None)
+
     def mark_failed(self, record: WorkerRecord) -> None:
         self._suspects[record.worker_id] = (
             record.last_heartbeat,
@@ -236,6 +199,7 @@ class RoutedStream:
         self._stopped = False
         self._done = False  # the reply ended (final frame, or stopped)
         self._reason = ""  # why the last attempt failed
+        self._error: grpc.aio.AioRpcError | None = None  # the gRPC error of that attempt
         self._call: grpc.aio.StreamStreamCall[pb.SynthesizeRequest, pb.AudioFrame] | None = None
 
     def __aiter__(self) -> AsyncIterator[pb.AudioFrame]:
@@ -276,6 +240,7 @@ class RoutedStream:
         self.text.start()
         excluded: set[str] = set()
         reason = ""
+        first_fault: tuple[WorkerRecord, tuple[object, str]] | None = None
         try:
             while True:
                 decision = await synth.pick(
@@ -293,6 +258,18 @@ class RoutedStream:
                 if self._done:
                     return
                 reason = self._reason
+                error = self._error
+                fault = None
+                if error is not None and error.code() in REQUEST_SUSPECT_CODES:
+                    fault = (error.code(), error.details() or "")
+                if error is not None and first_fault is not None and first_fault[1] == fault:
+                    # Two workers, one error: this reply breaks them, not they the reply.
+                    synth.forgive(first_fault[0])
+                    log.warning("reply %s: the same error on two workers, kept in rotation: "
+                                "%s", self.session_id, reason)  # fmt: skip
+                    raise error
+                if fault is not None and first_fault is None:
+                    first_fault = (decision.worker, fault)
                 log.warning("worker %s failed mid-reply %s: %s", decision.worker.worker_id,
                             self.session_id, reason)  # fmt: skip
                 synth.mark_failed(decision.worker)
@@ -322,6 +299,7 @@ class RoutedStream:
     async def _attempt(self, worker: WorkerRecord) -> AsyncGenerator[pb.AudioFrame, None]:
         """Stream from one worker; sets ``_done`` on a final frame, else ``_reason``."""
         synth = self.synth
+        self._error = None
         synth.inflight[worker.worker_id] += 1
         call = synth.client(worker).synthesize(self.text.replay(), self.request)
         self._call = call
@@ -344,6 +322,7 @@ class RoutedStream:
                     if exc.code() not in FAILOVER_CODES:
                         raise
                     self._reason = f"{exc.code().name}: {exc.details()}"
+                    self._error = exc
                     return
                 timeout = synth.stall_timeout
                 out = self._continue(frame)

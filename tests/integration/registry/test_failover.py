@@ -7,8 +7,14 @@ import os
 import random
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
+import grpc
+import pytest
+
+from tests.conftest import mock_catalog
 from tests.integration.registry.conftest import (
+    RegisteredFactory,
     WorkerProcesses,
     wait_for_workers,
     wait_until,
@@ -18,6 +24,8 @@ from voicectl.registry.failover import FailoverEvent, RoutedSynthesizer
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.registry.routing import Policy, Router, RoutingConfig
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
+from voicectl.worker import adapters
+from voicectl.worker.catalog import MOCK_SINE
 
 TEXT = "The quick brown fox jumps over the lazy dog, while the band plays on and on."
 # Generation at 0.3 x real time: the reply is still being generated when the worker dies.
@@ -110,3 +118,38 @@ async def test_next_request_goes_elsewhere_within_one_ttl(
 
 async def _only(registry: RedisRegistry, worker_id: str) -> bool:
     return list(await workers_of(registry)) == [worker_id]
+
+
+async def test_the_same_error_on_two_workers_fails_the_reply_not_the_workers(
+    registry: RedisRegistry, make_registered: RegisteredFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reply that breaks every worker's model (the NUL that once made Piper raise): after
+    # the same INTERNAL from two workers it fails alone, and both stay in rotation.
+    monkeypatch.setitem(adapters.ADAPTERS, "failing", adapters.AdapterEntry(
+        "tests.integration.test_worker_bad_input", "FailingAdapter", None, ()))  # fmt: skip
+    spec = replace(MOCK_SINE, model_id="failing:one", adapter="failing")
+    for _ in range(2):
+        await make_registered(catalog=mock_catalog(spec), warmup=False)
+    await wait_until(lambda: _registered(registry, 2))
+    synth = RoutedSynthesizer(registry, router=router())
+    events: list[FailoverEvent] = []
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await collect_pcm(synth.stream(TEXT, SynthesisRequest(model_id="failing:one"),
+                                       on_failover=events.append))  # fmt: skip
+    assert raised.value.code() == grpc.StatusCode.INTERNAL
+    assert "device lost" in (raised.value.details() or "")
+    assert len(events) == 1, "one failover, then the error was seen as the reply's"
+    ids = [record.worker_id for record in await registry.list_workers()]
+    for worker_id in ids:  # each one is still picked when the other is ruled out
+        other = next(i for i in ids if i != worker_id)
+        decision = await synth.pick(model_id="mock:sine", exclude=frozenset({other}))
+        assert decision.worker.worker_id == worker_id, "left out for the reply's fault"
+    pcm, _, _ = await collect_pcm(
+        synth.stream("Still fine.", SynthesisRequest(model_id="mock:sine"))
+    )
+    assert pcm
+    await synth.close()
+
+
+async def _registered(registry: RedisRegistry, count: int) -> bool:
+    return len(await registry.list_workers()) >= count
