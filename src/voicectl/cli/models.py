@@ -99,7 +99,7 @@ def _table(reply: pb.ListModelsResponse) -> Table:
             str(info.refcount),
             "yes" if info.pinned else "",
             _ago(info.last_used_unix_ms),
-            f"{info.memory_bytes / 2**20:.0f} MiB" if info.memory_bytes else "-",
+            _mib(info),
             f"{info.load_time_ms} ms" if info.load_time_ms else "-",
             f"{info.warmup_time_ms} ms" if info.warmup_time_ms else "-",
             f"{info.ttl_seconds}s" if info.ttl_seconds else "never",
@@ -110,6 +110,15 @@ def _table(reply: pb.ListModelsResponse) -> Table:
 
 
 RESIDENT = frozenset({pb.MODEL_STATE_LOADING, pb.MODEL_STATE_READY, pb.MODEL_STATE_UNLOADING})
+
+
+def resident(reply: pb.ListModelsResponse) -> list[pb.ModelInfo]:
+    """The models in memory (loading, ready or unloading)."""
+    return [info for info in reply.models if info.state in RESIDENT]
+
+
+def _mib(info: pb.ModelInfo) -> str:
+    return f"{info.memory_bytes / 2**20:.0f} MiB" if info.memory_bytes else "-"
 
 
 def until_eviction(info: pb.ModelInfo, now_unix_ms: int) -> str:
@@ -129,13 +138,11 @@ def _ps_table(reply: pb.ListModelsResponse, now_unix_ms: int) -> Table:
     table = Table(title="resident models", header_style="bold")
     for column in ("model", "state", "refs", "memory", "until"):
         table.add_column(column)
-    for info in reply.models:
-        if info.state in RESIDENT:
-            state = str(model_to_dict(info)["state"])
-            table.add_row(info.model_id, f"[{STATE_STYLE.get(state, 'dim')}]{state}[/]",
-                          str(info.refcount),
-                          f"{info.memory_bytes / 2**20:.0f} MiB" if info.memory_bytes else "-",
-                          until_eviction(info, now_unix_ms))  # fmt: skip
+    for info in resident(reply):
+        state = str(model_to_dict(info)["state"])
+        styled = f"[{STATE_STYLE.get(state, 'dim')}]{state}[/]"
+        table.add_row(info.model_id, styled, str(info.refcount), _mib(info),
+                      until_eviction(info, now_unix_ms))  # fmt: skip
     return table
 
 
@@ -150,7 +157,7 @@ def ps_command(
     now = int(time.time() * 1000)
     if json_out:
         print_json({"models": [{**model_to_dict(m), "until": until_eviction(m, now)}
-                               for m in reply.models if m.state in RESIDENT]})  # fmt: skip
+                               for m in resident(reply)]})  # fmt: skip
     else:
         console.print(_ps_table(reply, now))
 
@@ -165,7 +172,7 @@ def ls_command(
 ) -> None:
     reply = _call(worker, lambda c: c.list_models(), connect_timeout)
     if loaded:
-        kept = [m for m in reply.models if m.state in RESIDENT]
+        kept = resident(reply)
         del reply.models[:]
         reply.models.extend(kept)
     if json_out:

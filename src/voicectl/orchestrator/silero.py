@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from voicectl.audio.frames import Int16Audio
+from voicectl.audio.frames import Int16Audio, to_float32
 
 WINDOW = 512  # samples per call at 16 kHz, the size the model was trained on
 CONTEXT = 64  # samples of the previous window the model sees before each one
@@ -67,7 +67,7 @@ class SileroStream:
 
     def push(self, samples: Int16Audio) -> float:
         """Feed 16 kHz PCM16; returns the probability after the last whole window."""
-        audio = np.concatenate([self._pending, samples.astype(np.float32) / 32768.0])
+        audio = np.concatenate([self._pending, to_float32(samples)])
         whole = audio.size - audio.size % WINDOW
         for start in range(0, whole, WINDOW):
             window = audio[start : start + WINDOW]

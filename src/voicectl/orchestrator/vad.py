@@ -19,7 +19,7 @@ import numpy as np
 import soxr
 import webrtcvad  # type: ignore[import-untyped,unused-ignore]
 
-from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, bytes_to_pcm16, frame_bytes
+from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, Int16Audio, bytes_to_pcm16, frame_bytes
 from voicectl.orchestrator.silero import SileroStream
 
 VAD_SAMPLE_RATE = 16000
@@ -154,8 +154,9 @@ class VoiceActivityDetector:
             )
         # Always run both models so their internal state sees every frame.
         voiced = bool(self._vad.is_speech(frame, VAD_SAMPLE_RATE))
-        probability = self._silero.push(bytes_to_pcm16(frame)) if self._silero else None
-        loud = self.min_rms_dbfs is None or rms_dbfs(frame) >= self.min_rms_dbfs
+        samples = bytes_to_pcm16(frame)  # once per frame, for Silero and the level gate
+        probability = self._silero.push(samples) if self._silero else None
+        loud = self.min_rms_dbfs is None or rms_dbfs(samples) >= self.min_rms_dbfs
         if self.speech_prob is None or probability is None:
             return voiced and loud
         if self.in_speech:
@@ -205,9 +206,10 @@ def _check_prob(value: float | None) -> float | None:
     return value
 
 
-def rms_dbfs(frame: bytes) -> float:
+def rms_dbfs(frame: bytes | Int16Audio) -> float:
     """RMS level of PCM16 audio in dB relative to full scale (-inf for digital silence)."""
-    samples = bytes_to_pcm16(frame).astype(np.float64)
+    pcm = bytes_to_pcm16(frame) if isinstance(frame, bytes) else frame
+    samples = pcm.astype(np.float64)
     power = float(np.mean(samples**2)) if samples.size else 0.0
     return 10 * math.log10(power / 32768.0**2) if power > 0 else -math.inf
 
