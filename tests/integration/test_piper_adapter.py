@@ -18,7 +18,8 @@ from voicectl.worker.adapters.base import (
     SynthesisCancelled,
     SynthesisOptions,
 )
-from voicectl.worker.adapters.piper import BUSY_INFERENCES, AdaptiveSession, PiperAdapter
+from voicectl.worker.adapters.piper import BUSY_INFERENCES, PiperAdapter
+from voicectl.worker.adapters.piper_sessions import AdaptiveSession
 from voicectl.worker.scheduler import inference_deadline
 from voicectl.worker.segment import TextSegmenter
 
@@ -97,7 +98,8 @@ async def test_first_phrase_is_spoken_before_the_text_ends(joe: PiperAdapter) ->
     async for chunk in stream:
         chunks.append(chunk)
         got_audio.set()
-    assert len(chunks) == 2
+    # The first phrase ("Hello there,") was spoken while the rest was held back.
+    assert len(chunks) >= 2
 
 
 def test_render_speaks_the_whole_text_in_one_piece(joe: PiperAdapter) -> None:
@@ -220,7 +222,7 @@ def test_bad_specs_are_explained(spec: ModelSpec, message: str) -> None:
 
 async def test_unload_releases_the_model() -> None:
     adapter = PiperAdapter.load(JOE)
-    assert len(await synth(adapter, "Hi.")) == 1
+    assert seconds(await synth(adapter, "Hi.")) > 0.1
     adapter.unload()
     with pytest.raises(RuntimeError, match="unloaded"):
         await synth(adapter, "Hi.")
@@ -231,7 +233,8 @@ def test_threads_param_is_validated_and_used() -> None:
 
     single = PiperAdapter.load(replace(JOE, params={**JOE.params, "threads": 1}))
     assert single.native_sample_rate == 22050
-    assert not isinstance(single._voice.session, AdaptiveSession), "threads: 1 is one session"
+    assert single._windowed is not None
+    assert not isinstance(single._windowed.head, AdaptiveSession), "threads: 1 is one session"
     single.unload()
     with pytest.raises(ValueError, match="'threads'"):
         PiperAdapter.load(replace(JOE, params={**JOE.params, "threads": "many"}))
@@ -240,7 +243,8 @@ def test_threads_param_is_validated_and_used() -> None:
 async def test_inference_uses_all_cores_alone_and_one_core_each_when_streams_overlap(
     joe: PiperAdapter,
 ) -> None:
-    session = joe._voice.session
+    assert joe._windowed is not None
+    session = joe._windowed.head  # one run per sentence
     assert isinstance(session, AdaptiveSession)
     assert session.runs_shared >= 1, "the one-core session was warmed up at load"
 

@@ -124,7 +124,9 @@ async def test_loudness_meets_the_target_without_clipping(
     audio = pcm_array(pcm)
     level = rms_dbfs(to_float32(audio))
     print(f"\n{rate} Hz, target {target:g} dBFS: {level:.2f} dBFS, peak {np.abs(audio).max()}")
-    assert abs(level - target) <= 1.0
+    # One gain per stream from the voice's level measured at load (not per phrase): a
+    # reply lands within ~2 dB of the target, as its sentences differ from the average.
+    assert abs(level - target) <= 2.0
     assert int(np.abs(audio.astype(np.int32)).max()) < 32767
 
 

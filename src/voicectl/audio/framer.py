@@ -18,16 +18,30 @@ from voicectl.audio.frames import (
     samples_per_frame,
     to_float32,
 )
-from voicectl.audio.loudness import normalize
+from voicectl.audio.loudness import normalize, soft_limit, stream_gain
 
 
 class Framer:
     """Stateful chunk-to-frame converter for one stream."""
 
-    def __init__(self, *, input_rate: int, output_rate: int, target_dbfs: float | None) -> None:
+    def __init__(
+        self,
+        *,
+        input_rate: int,
+        output_rate: int,
+        target_dbfs: float | None,
+        source_dbfs: float | None = None,
+    ) -> None:
+        """``source_dbfs``: the adapter's steady speech level, if it has one (one gain for
+        the stream, peaks soft-limited); else each chunk is leveled on its own."""
         self.input_rate = input_rate
         self.output_rate = output_rate
         self.target_dbfs = target_dbfs
+        self._gain = (
+            None
+            if target_dbfs is None or source_dbfs is None
+            else stream_gain(source_dbfs, target_dbfs)
+        )
         self.frame_samples = samples_per_frame(output_rate)
         self._pending: Int16Audio = np.zeros(0, dtype=np.int16)
         self._resampler = (
@@ -41,7 +55,9 @@ class Framer:
         audio = to_float32(chunk)
         if audio.size == 0:
             return []
-        if self.target_dbfs is not None:
+        if self._gain is not None:
+            audio = soft_limit(audio * np.float32(self._gain))
+        elif self.target_dbfs is not None:
             audio = normalize(audio, self.target_dbfs)
         return self._append(self._resample(audio, last=False))
 

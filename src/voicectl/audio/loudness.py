@@ -10,6 +10,7 @@ from voicectl.audio.frames import FloatAudio
 
 DEFAULT_TARGET_DBFS = -20.0
 PEAK_CEILING = 0.98
+LIMIT_KNEE = 0.8  # soft_limit leaves everything below this alone
 # Quieter than this is treated as silence and left alone (no noise pumping).
 SILENCE_RMS = 1e-4
 MAX_GAIN_DB = 30.0
@@ -40,6 +41,24 @@ def normalization_gain(audio: FloatAudio, target_dbfs: float) -> float:
     if peak * gain > PEAK_CEILING:
         gain = PEAK_CEILING / peak
     return gain
+
+
+def stream_gain(source_dbfs: float, target_dbfs: float) -> float:
+    """One gain for a whole stream from a source of steady level (at most MAX_GAIN_DB)."""
+    return dbfs_to_linear(min(target_dbfs - source_dbfs, MAX_GAIN_DB))
+
+
+def soft_limit(audio: FloatAudio, *, knee: float = LIMIT_KNEE) -> FloatAudio:
+    """Samples above ``knee`` bend smoothly towards PEAK_CEILING instead of clipping. A
+    per-sample curve: no gain steps, and nothing below the knee changes at all."""
+    over = np.abs(audio) > knee
+    if not over.any():
+        return audio.astype(np.float32, copy=False)
+    out = audio.astype(np.float32, copy=True)
+    room = PEAK_CEILING - knee
+    excess = np.abs(out[over]) - knee
+    out[over] = np.sign(out[over]) * (knee + room * np.tanh(excess / room))
+    return out
 
 
 def normalize(audio: FloatAudio, target_dbfs: float) -> FloatAudio:

@@ -82,6 +82,12 @@ def is_clause_end(word: str) -> bool:
     return bool(core) and (core in DASHES or core[-1] in CLAUSE_END or core[-1] in (EM, EN))
 
 
+def ends_mid_clause(segment: str) -> bool:
+    """True if ``segment`` was cut where no punctuation is (its speech runs on)."""
+    words = segment.split()
+    return bool(words) and not (is_sentence_end(words[-1]) or is_clause_end(words[-1]))
+
+
 class TextSegmenter:
     """Incremental segmenter for one text stream; ``flush()`` ends it and resets for reuse."""
 

@@ -80,6 +80,7 @@ class SynthesisSession:
             input_rate=adapter.native_sample_rate,
             output_rate=params.sample_rate,
             target_dbfs=params.target_dbfs,
+            source_dbfs=adapter.level_dbfs,
         )
         self._frame_samples = samples_per_frame(params.sample_rate)
         self._text: asyncio.Queue[str | None] = asyncio.Queue()

@@ -104,6 +104,9 @@ class TTSAdapter(abc.ABC):
     def __init__(self, *, spec: ModelSpec, native_sample_rate: int) -> None:
         self.spec = spec
         self.native_sample_rate = native_sample_rate
+        self.level_dbfs: float | None = None
+        """The RMS level of this adapter's speech, if steady (measured at load). Set, the
+        framer applies one gain per stream; None, it levels each chunk on its own."""
 
     @classmethod
     @abc.abstractmethod

@@ -2,8 +2,12 @@
 
 Text is cut by ``TextSegmenter``: a short first phrase, then whole sentences.
 Each segment is synthesized as soon as it is complete (while more text is still
-arriving), one Piper chunk per sentence, in the thread pool, with ``cancel``
-polled between sentences.
+arriving), in the thread pool, with ``cancel`` polled between steps. A voice whose
+graph can be cut (``piper_split``) decodes each sentence in windows
+(``piper_windows``): the first ~90 ms of audio costs the front half and a few
+frames of decoder, however long the sentence. Its output level is measured once at
+load (``level_dbfs``), so the framer applies one gain per stream: no level step
+between phrases or windows.
 """
 
 from __future__ import annotations
@@ -11,19 +15,21 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import logging
 import os
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-from piper import PiperVoice, SynthesisConfig
+from piper import SynthesisConfig
 from piper.config import PiperConfig
 
 from voicectl.audio.frames import FloatAudio
+from voicectl.audio.loudness import rms_dbfs
+from voicectl.audio.seams import trim_silence
 from voicectl.worker.adapters.base import (
     CancelToken,
     Capabilities,
@@ -33,8 +39,11 @@ from voicectl.worker.adapters.base import (
     TTSAdapter,
     run_blocking,
 )
-from voicectl.worker.scheduler import at_inference_priority, inferences_in_flight
-from voicectl.worker.segment import SegmenterConfig, TextSegmenter
+from voicectl.worker.adapters.piper_sessions import LoadedVoice, ids_inputs, load_voice
+from voicectl.worker.adapters.piper_split import SplitGraph, split_graph
+from voicectl.worker.adapters.piper_windows import HEAD_FRAMES
+from voicectl.worker.scheduler import inferences_in_flight
+from voicectl.worker.segment import SegmenterConfig, TextSegmenter, ends_mid_clause
 
 DEVICES = ("cpu", "cuda")
 # onnxruntime intra-op threads per inference. 0 (default) adapts: all cores for an inference
@@ -43,83 +52,15 @@ DEVICES = ("cpu", "cuda")
 DEFAULT_THREADS = 0
 # Inference jobs in flight from which the pool counts as saturated (one per core).
 BUSY_INFERENCES = os.cpu_count() or 2
+# Spoken at load to measure the voice's output level: replies of every length and kind, as
+# the level of one sentence is off the voice's by up to 2 dB.
+LEVEL_REFERENCE = (
+    "Sure. Hello there, how can I help you today? Okay, I set a timer for ten minutes. "
+    "The meeting has been moved to Thursday afternoon at the main office. "
+    "Would you like me to read the list again? Yes! Please bring the quarterly report."
+)
 
-
-def _session_options(threads: int, *, spin: bool) -> Any:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    # Spinning pool threads answer faster but burn cores other streams' inferences need.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    return options
-
-
-class AdaptiveSession:
-    """Two onnxruntime sessions of one model, chosen per ``run`` by how busy the pool is.
-
-    Stands in for ``PiperVoice.session`` (only ``run`` is used). The cost is a second copy
-    of the weights in memory.
-    """
-
-    def __init__(self, alone: Any, shared: Any) -> None:
-        self.alone = alone  # all cores
-        self.shared = shared  # one core
-        self.runs_alone = 0
-        self.runs_shared = 0
-        self._lock = threading.Lock()
-        self._pinned: Any = None
-
-    def run(self, output_names: Any, inputs: Any) -> Any:
-        session = self._pinned
-        if session is None:
-            session = self.alone if inferences_in_flight() <= 1 else self.shared
-        with self._lock:
-            if session is self.alone:
-                self.runs_alone += 1
-            else:
-                self.runs_shared += 1
-        return session.run(output_names, inputs)
-
-    def warm_shared(self, synthesize: Callable[[], object]) -> None:
-        """Run ``synthesize`` on the one-core session (at load, before any stream): the
-        manager's warmup runs alone, and the first overlap should not pay a first run."""
-        self._pinned = self.shared
-        try:
-            synthesize()
-        finally:
-            self._pinned = None
-
-
-def _load_voice(model_path: Path, config_path: Path, *, cuda: bool, threads: int) -> Any:
-    """PiperVoice with our own onnxruntime session options (PiperVoice.load has none)."""
-    import onnxruntime
-
-    with config_path.open(encoding="utf-8") as file:
-        config = PiperConfig.from_dict(json.load(file))
-    providers: list[Any] = (
-        [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})]
-        if cuda
-        else ["CPUExecutionProvider"]
-    )
-
-    def session(threads: int, *, spin: bool = False) -> Any:
-        options = _session_options(threads, spin=spin)
-        # onnxruntime's pool threads start here and inherit the inference priority.
-        return at_inference_priority(
-            lambda: onnxruntime.InferenceSession(
-                str(model_path), sess_options=options, providers=providers
-            )
-        )
-
-    if threads or cuda:
-        return PiperVoice(config=config, session=session(threads))
-    adaptive = AdaptiveSession(alone=session(0, spin=True), shared=session(1))
-    voice = PiperVoice(config=config, session=adaptive)
-    adaptive.warm_shared(lambda: list(voice.synthesize("Hello.")))
-    return voice
+log = logging.getLogger(__name__)
 
 
 class PiperAdapter(TTSAdapter):
@@ -129,13 +70,21 @@ class PiperAdapter(TTSAdapter):
     capabilities = Capabilities(streaming_text_input=True, devices=DEVICES)
 
     def __init__(
-        self, *, spec: ModelSpec, voice: Any, segmenter: SegmenterConfig | None = None
+        self, *, spec: ModelSpec, loaded: LoadedVoice, segmenter: SegmenterConfig | None = None
     ) -> None:
-        config: PiperConfig = voice.config
+        config: PiperConfig = loaded.voice.config
         super().__init__(spec=spec, native_sample_rate=config.sample_rate)
-        self._voice: Any = voice  # PiperVoice (untyped); None once unloaded
+        self._voice: Any = loaded.voice  # PiperVoice (untyped); None once unloaded
+        self._windowed = loaded.windowed
         self._config = config
         self.segmenter_config = segmenter or SegmenterConfig()
+        if self._windowed is not None:
+            self.level_dbfs = rms_dbfs(np.concatenate(list(self._sentences(LEVEL_REFERENCE))))
+
+    @property
+    def windowed(self) -> bool:
+        """True if sentences are decoded in windows (the voice's graph was cut)."""
+        return self._windowed is not None
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Self:
@@ -169,14 +118,23 @@ class PiperAdapter(TTSAdapter):
                 f"model {spec.model_id!r}: param 'threads' must be an integer 0..64 "
                 f"(0 = adapt to the load), got {threads!r}"
             )
+        windows = spec.params.get("windows", True)
+        if not isinstance(windows, bool):
+            raise ValueError(
+                f"model {spec.model_id!r}: param 'windows' must be true or false "
+                f"(false = decode whole sentences), got {windows!r}"
+            )
         try:
-            voice = _load_voice(model_path, config_path, cuda=device == "cuda", threads=threads)
-        except Exception as exc:  # onnxruntime raises its own types for corrupt files
+            split = _split(spec, model_path) if windows else None
+            loaded = load_voice(
+                model_path, config_path, cuda=device == "cuda", threads=threads, split=split
+            )
+            return cls(spec=spec, loaded=loaded)
+        except Exception as exc:  # onnx and onnxruntime raise their own types for bad files
             raise ValueError(
                 f"model {spec.model_id!r}: cannot load Piper model {model_path} "
                 f"(corrupt or not an ONNX voice): {exc}"
             ) from exc
-        return cls(spec=spec, voice=voice)
 
     @property
     def voices(self) -> tuple[str, ...]:
@@ -217,34 +175,69 @@ class PiperAdapter(TTSAdapter):
             length_scale=self._config.length_scale / options.speed,
         )
         segmenter = TextSegmenter(config=self.segmenter_for_load(inferences_in_flight()))
+        joined = False  # the last segment was cut mid-clause: this one continues it
         async for chunk in text:
             for segment in segmenter.push(chunk):
-                async for audio in self._synthesize(segment, syn_config, cancel):
+                async for audio in self._synthesize(segment, syn_config, cancel, joined):
                     yield audio
+                joined = ends_mid_clause(segment)
         for segment in segmenter.flush():
-            async for audio in self._synthesize(segment, syn_config, cancel):
+            async for audio in self._synthesize(segment, syn_config, cancel, joined):
                 yield audio
+            joined = ends_mid_clause(segment)
 
     async def _synthesize(
-        self, segment: str, syn_config: Any, cancel: CancelToken
+        self, segment: str, syn_config: Any, cancel: CancelToken, joined: bool
     ) -> AsyncIterator[FloatAudio]:
-        """Synthesize one segment, a Piper sentence per thread-pool call."""
-        voice = self._voice
-        if voice is None:
+        """Synthesize one segment: each ``next`` of ``_sentences`` runs in the pool.
+        ``joined``: it continues a segment cut mid-clause (no pause between the two)."""
+        if self._voice is None:
             raise RuntimeError(f"model {self.spec.model_id!r} is unloaded")
         if cancel.cancelled:
             raise SynthesisCancelled
         # A lazy generator: phonemization and inference happen in ``next``, in the pool.
-        sentences: Iterator[Any] = iter(voice.synthesize(segment, syn_config=syn_config))
+        steps: Iterator[FloatAudio] = iter(
+            self._sentences(
+                segment, syn_config, trim_head=joined, trim_tail=ends_mid_clause(segment)
+            )
+        )
         while True:
-            chunk = await run_blocking(partial(next, sentences, None))
+            audio = await run_blocking(partial(next, steps, None))
             if cancel.cancelled:
                 raise SynthesisCancelled
-            if chunk is None:
+            if audio is None:
                 return
-            audio: FloatAudio = np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
             if audio.size:
                 yield audio
+
+    def _sentences(
+        self, text: str, syn_config: Any = None, *, trim_head: bool = False,
+        trim_tail: bool = False,
+    ) -> Iterator[FloatAudio]:  # fmt: skip
+        """The audio of ``text``: a window at a time if the graph was cut (one decoder
+        call a sentence while the pool is saturated: fewer calls, less context to
+        decode twice), else a sentence at a time through Piper's own ``synthesize``.
+        ``trim_head``/``trim_tail``: cut the silence Piper puts before/after the text to a
+        word gap, where it joins a phrase cut mid-clause (windowed voices only)."""
+        voice, windowed = self._voice, self._windowed
+        syn_config = syn_config or SynthesisConfig()
+        if windowed is None:
+            for chunk in voice.synthesize(text, syn_config=syn_config):
+                yield np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+            return
+        sentences = [phonemes for phonemes in voice.phonemize(text) if phonemes]
+        for index, phonemes in enumerate(sentences):
+            inputs = ids_inputs(voice, voice.phonemes_to_ids(phonemes), syn_config)
+            busy = inferences_in_flight() >= BUSY_INFERENCES
+            first = True
+            for audio, last in windowed.windows(inputs, busy=busy):
+                head = trim_head and first and index == 0
+                tail = trim_tail and last and index == len(sentences) - 1
+                first = False
+                if head or tail:
+                    audio = trim_silence(audio, rate=self.native_sample_rate, head=head, tail=tail)
+                # Piper's safeguard; its per-sentence peak scaling is the framer's gain here.
+                yield np.clip(audio, -1.0, 1.0)
 
     def render(self, text: str, *, voice: str = "default") -> FloatAudio:
         """The whole text in one blocking pass, for offline use (the user voice of `talk`).
@@ -265,6 +258,16 @@ class PiperAdapter(TTSAdapter):
     def unload(self) -> None:
         self._voice = None
         gc.collect()
+
+
+def _split(spec: ModelSpec, model_path: Path) -> SplitGraph | None:
+    """The cut graph, or None (decode whole sentences) if it cannot be cut or cached."""
+    try:
+        return split_graph(model_path, head_frames=HEAD_FRAMES)
+    except OSError as exc:  # e.g. a read-only cache directory
+        log.warning("model %s: cannot cache the cut graph (%s); decoding whole sentences",
+                    spec.model_id, exc)  # fmt: skip
+        return None
 
 
 def _resolve_files(spec: ModelSpec) -> tuple[Path, Path]:

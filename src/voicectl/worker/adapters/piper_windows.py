@@ -1,0 +1,135 @@
+"""Decode a Piper sentence a window at a time: first audio no longer waits for the sentence.
+
+``decode_windows`` (pure) plans the windows: a short first one, which the head graph
+(``piper_split``) decodes in the same call that computes the sentence's latent, so
+first audio costs the front of the graph plus a few frames of decoder; then windows
+that grow, so few calls pay the context overhead, each ready long before the audio
+before it has played. ``WindowedVoice`` runs the plan and stands in for
+``PiperVoice.session``, so Piper's own ``synthesize`` (the stock path) runs on the
+same sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voicectl.audio.frames import FloatAudio
+
+CONTEXT_FRAMES = 16  # latent frames each side: enough for the decoder's receptive field
+FIRST_WINDOW_FRAMES = 8  # ~93 ms of audio at 22.05 kHz (256 samples a frame)
+WINDOW_GROWTH = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    """Frames ``start:end`` of a sentence, decoded from ``context_start:context_end``."""
+
+    start: int
+    end: int
+    context_start: int
+    context_end: int
+
+
+HEAD_FRAMES = FIRST_WINDOW_FRAMES + CONTEXT_FRAMES  # the head graph decodes this many
+
+
+def decode_windows(
+    frames: int,
+    *,
+    first: int = FIRST_WINDOW_FRAMES,
+    context: int = CONTEXT_FRAMES,
+    growth: int = WINDOW_GROWTH,
+    busy: bool = False,
+) -> list[Window]:
+    """Windows covering ``0:frames`` in order. The first is ``first`` long, decoded from
+    ``0:first + context`` (the head), or the whole sentence if that is all of it. Then each
+    window is ``growth`` times the last, and a rest shorter than the next one joins the
+    last. ``busy`` (the pool is saturated): the rest in one window, the fewest calls."""
+    if first < 1 or growth < 1 or context < 0:
+        raise ValueError(f"need first >= 1, growth >= 1, context >= 0; got {first}, {growth}, "
+                         f"{context}")  # fmt: skip
+    if frames <= first + context:
+        return whole(frames)
+    if busy:
+        return [
+            Window(start=0, end=first, context_start=0, context_end=first + context),
+            Window(start=first, end=frames, context_start=first - min(first, context),
+                   context_end=frames),
+        ]  # fmt: skip
+    windows: list[Window] = []
+    start, size = 0, first
+    while start < frames:
+        end = min(frames, start + size)
+        if windows and frames - end < size * growth:  # a short rest: take it now
+            end = frames
+        windows.append(
+            Window(
+                start=start,
+                end=end,
+                context_start=max(0, start - context),
+                context_end=min(frames, end + context),
+            )
+        )
+        start, size = end, size * growth
+    return windows
+
+
+def whole(frames: int) -> list[Window]:
+    """One window: the whole sentence in one decoder call (the cheapest under load)."""
+    return [Window(start=0, end=frames, context_start=0, context_end=frames)]
+
+
+class WindowedVoice:
+    """The head and decoder sessions of one split Piper voice."""
+
+    def __init__(self, *, head: Any, decoder: Any, latent: str, head_frames: int) -> None:
+        self.head = head
+        self.decoder = decoder
+        self.latent_name = latent
+        self.head_frames = head_frames
+        self.hop = 0  # samples per latent frame; measured by ``calibrate_hop``
+
+    def start(self, inputs: dict[str, Any]) -> tuple[FloatAudio, FloatAudio]:
+        """One sentence's latent (1, channels, frames) and the audio of its head."""
+        audio, latent = self.head.run(None, inputs)
+        return latent, np.asarray(audio, dtype=np.float32).reshape(-1)
+
+    def decode(self, latent: FloatAudio, window: Window) -> FloatAudio:
+        """The audio of ``window``: decoded with its context, the context cut off."""
+        piece = latent[:, :, window.context_start : window.context_end]
+        audio = np.asarray(self.decoder.run(None, {self.latent_name: piece})[0]).reshape(-1)
+        return self.cut(audio, window)
+
+    def cut(self, audio: FloatAudio, window: Window) -> FloatAudio:
+        """``window``'s samples out of audio decoded from its context."""
+        offset = (window.start - window.context_start) * self.hop
+        size = (window.end - window.start) * self.hop
+        return audio[offset : offset + size].astype(np.float32, copy=False)
+
+    def windows(self, inputs: dict[str, Any], *, busy: bool) -> Iterator[tuple[FloatAudio, bool]]:
+        """A sentence's audio, window by window (the first comes with the latent), each
+        with True if it is the last."""
+        latent, head = self.start(inputs)
+        plan = decode_windows(latent.shape[2], busy=busy)
+        if plan[0].context_end > self.head_frames:
+            raise ValueError(f"the head decodes {self.head_frames} frames, not {plan[0]}")
+        yield self.cut(head, plan[0]), len(plan) == 1
+        for index, window in enumerate(plan[1:], start=2):
+            yield self.decode(latent, window), index == len(plan)
+
+    def calibrate_hop(self, inputs: dict[str, Any]) -> int:
+        latent, head = self.start(inputs)
+        frames = min(latent.shape[2], self.head_frames)
+        if frames < 1 or head.size % frames:
+            raise ValueError(f"the decoder gave {head.size} samples for {frames} latent frames")
+        self.hop = head.size // frames
+        return self.hop
+
+    def run(self, output_names: Sequence[str] | None, inputs: dict[str, Any]) -> list[Any]:
+        """``PiperVoice.session.run``: the whole graph's audio (head, then the decoder)."""
+        latent, _ = self.start(inputs)
+        return list(self.decoder.run(output_names, {self.latent_name: latent}))

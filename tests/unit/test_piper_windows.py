@@ -1,0 +1,88 @@
+"""Planning a sentence's decoder windows (pure) and trimming the silence at phrase joins."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from voicectl.audio.seams import KEEP_S, silent_edges, trim_silence
+from voicectl.worker.adapters.piper_windows import (
+    CONTEXT_FRAMES,
+    FIRST_WINDOW_FRAMES,
+    HEAD_FRAMES,
+    decode_windows,
+)
+from voicectl.worker.segment import ends_mid_clause
+
+
+@pytest.mark.parametrize("frames", [1, 8, 23, 24, 25, 45, 100, 410, 2000])
+@pytest.mark.parametrize("busy", [False, True])
+def test_windows_cover_the_sentence_in_order_with_context(frames: int, busy: bool) -> None:
+    plan = decode_windows(frames, busy=busy)
+    assert plan[0].start == 0
+    assert plan[-1].end == frames
+    for before, after in itertools.pairwise(plan):
+        assert before.end == after.start
+    for window in plan:
+        assert window.start < window.end
+        assert window.context_start == max(0, window.start - CONTEXT_FRAMES)
+        assert window.context_end == min(frames, window.end + CONTEXT_FRAMES)
+    # The first window is what the head graph decodes: never more than its frames.
+    assert plan[0].context_end <= HEAD_FRAMES
+
+
+def test_short_sentences_are_one_window_and_long_ones_start_short_then_grow() -> None:
+    assert len(decode_windows(HEAD_FRAMES)) == 1
+    plan = decode_windows(410)
+    sizes = [w.end - w.start for w in plan]
+    assert sizes[0] == FIRST_WINDOW_FRAMES
+    assert sizes == sorted(sizes), "windows grow"
+    assert len(plan) <= 5, "few calls pay the context overhead"
+    busy = decode_windows(410, busy=True)
+    assert [(w.start, w.end) for w in busy] == [(0, FIRST_WINDOW_FRAMES), (8, 410)]
+
+
+def test_bad_plans_are_refused() -> None:
+    with pytest.raises(ValueError, match="first >= 1"):
+        decode_windows(100, first=0)
+
+
+RATE = 22050
+
+
+def phrase(lead_s: float, speech_s: float, trail_s: float) -> np.ndarray:
+    t = np.arange(int(speech_s * RATE)) / RATE
+    speech = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32) + 0.31
+    return np.concatenate([np.zeros(int(lead_s * RATE)), speech, np.zeros(int(trail_s * RATE))])
+
+
+def test_trim_cuts_the_silence_at_a_join_to_a_word_gap() -> None:
+    audio = phrase(0.06, 0.5, 0.12).astype(np.float32)
+    tail = trim_silence(audio, rate=RATE, head=False, tail=True)
+    head = trim_silence(audio, rate=RATE, head=True, tail=False)
+    keep = int(KEEP_S * RATE)
+    assert silent_edges(tail) == (int(0.06 * RATE), keep)
+    assert silent_edges(head) == (keep, int(0.12 * RATE))
+    # Speech itself is untouched, and the cut edges end in silence (no click).
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    np.testing.assert_array_equal(tail[loud[0] : loud[-1] + 1], audio[loud[0] : loud[-1] + 1])
+    assert tail[-1] == 0.0
+    assert head[0] == 0.0
+
+
+def test_trim_leaves_silence_alone_and_does_nothing_unasked() -> None:
+    silence = np.zeros(1000, dtype=np.float32)
+    assert trim_silence(silence, rate=RATE, head=True, tail=True) is silence
+    audio = phrase(0.05, 0.2, 0.05).astype(np.float32)
+    assert trim_silence(audio, rate=RATE, head=False, tail=False) is audio
+
+
+@pytest.mark.parametrize(
+    ("segment", "mid_clause"),
+    [("The quick brown fox jumps", True), ("Hello there,", False), ("Sure.", False),
+     ("Is it?", False), ("well —", False), ("", False)],
+)  # fmt: skip
+def test_a_segment_ends_mid_clause_without_punctuation(segment: str, mid_clause: bool) -> None:
+    assert ends_mid_clause(segment) is mid_clause
