@@ -8,7 +8,7 @@ default:
 
 # Install the project and dev tools into .venv from uv.lock.
 sync:
-    uv sync --frozen --extra audio
+    uv sync --frozen --extra audio --extra peer
     python3 -m pip --python .venv/bin/python install --quiet torch==2.13.0
 
 # ruff lint + format check.

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 DOC = Path(__file__).parents[2] / "docs" / "benchmarks.md"
-ROW = re.compile(r"^\| `(\w+)` \| (.+) \|$")
+ROW = re.compile(r"^\| `([\w-]+)` \| (.+) \|$")
 FIELD = re.compile(r"`(\w+)`(?![^(]*\))")  # backticked names outside parentheses
 
 

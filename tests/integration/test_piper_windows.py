@@ -75,7 +75,7 @@ def test_windows_give_the_stock_piper_audio(
         chunk.audio_float_array
         for chunk in stock.synthesize(TEXT, SynthesisConfig(normalize_audio=False))
     ]
-    monkeypatch.setattr(piper_module, "inferences_in_flight", lambda: 99 if busy else 0)
+    monkeypatch.setattr(piper_module, "pool_contended", lambda: busy)
     pieces = list(windowed._sentences(TEXT))
     assert len(pieces) > len(reference), "long sentences came in several windows"
     ours = np.concatenate(pieces)

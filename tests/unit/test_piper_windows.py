@@ -9,6 +9,7 @@ import pytest
 
 from voicectl.audio.seams import KEEP_S, silent_edges, trim_silence
 from voicectl.worker.adapters.piper_windows import (
+    BUSY_FIRST_FRAMES,
     CONTEXT_FRAMES,
     FIRST_WINDOW_FRAMES,
     HEAD_FRAMES,
@@ -18,9 +19,9 @@ from voicectl.worker.segment import ends_mid_clause
 
 
 @pytest.mark.parametrize("frames", [1, 8, 23, 24, 25, 45, 100, 410, 2000])
-@pytest.mark.parametrize("busy", [False, True])
-def test_windows_cover_the_sentence_in_order_with_context(frames: int, busy: bool) -> None:
-    plan = decode_windows(frames, busy=busy)
+@pytest.mark.parametrize("first", [FIRST_WINDOW_FRAMES, BUSY_FIRST_FRAMES])
+def test_windows_cover_the_sentence_in_order_with_context(frames: int, first: int) -> None:
+    plan = decode_windows(frames, first=first)
     assert plan[0].start == 0
     assert plan[-1].end == frames
     for before, after in itertools.pairwise(plan):
@@ -29,8 +30,7 @@ def test_windows_cover_the_sentence_in_order_with_context(frames: int, busy: boo
         assert window.start < window.end
         assert window.context_start == max(0, window.start - CONTEXT_FRAMES)
         assert window.context_end == min(frames, window.end + CONTEXT_FRAMES)
-    # The first window is what the head graph decodes: never more than its frames.
-    assert plan[0].context_end <= HEAD_FRAMES
+    assert plan[0].end == (first if frames > first + CONTEXT_FRAMES else frames)
 
 
 def test_short_sentences_are_one_window_and_long_ones_start_short_then_grow() -> None:
@@ -40,8 +40,10 @@ def test_short_sentences_are_one_window_and_long_ones_start_short_then_grow() ->
     assert sizes[0] == FIRST_WINDOW_FRAMES
     assert sizes == sorted(sizes), "windows grow"
     assert len(plan) <= 5, "few calls pay the context overhead"
-    busy = decode_windows(410, busy=True)
-    assert [(w.start, w.end) for w in busy] == [(0, FIRST_WINDOW_FRAMES), (8, 410)]
+    # Idle, the head graph decodes the first window in the latent's own call.
+    assert plan[0].context_end == HEAD_FRAMES
+    busy = decode_windows(410, first=BUSY_FIRST_FRAMES)
+    assert [(w.start, w.end) for w in busy] == [(0, BUSY_FIRST_FRAMES), (96, 410)]
 
 
 def test_bad_plans_are_refused() -> None:

@@ -17,6 +17,8 @@ from voicectl.bench.fal import (
     prepare,
     run_fal,
 )
+from voicectl.bench.peer import SUITE, PeerUnavailable
+from voicectl.cli.bench_peer import PEERS, UnknownModel, peer_table, run_peer
 from voicectl.cli.common import (
     CONNECT_TIMEOUT_HELP,
     Exit,
@@ -112,16 +114,28 @@ def _table(report: FalReport) -> Table:
     help="First audio latency: time from sending a one-sentence text to the first audio "
     "frame, and the real-time factor, over N runs. Without --worker an embedded worker "
     "runs in this process. Target: p95 < 100 ms (Piper on CPU); a miss still exits 0.\n\n"
-    "Example: voicectl bench fal --model piper:en_US-joe-medium --runs 50 --warmup 3 --json",
+    "With --peer wyoming: a voicectl worker process and wyoming-piper on the same voice "
+    "(uv sync --extra peer), measured in turns on each text (--text, repeatable; default: "
+    "six replies short and long).\n\n"
+    "Example: voicectl bench fal --model piper:en_US-joe-medium --runs 50 --warmup 3 --json\n\n"
+    "Example: voicectl bench fal --peer wyoming --runs 7 --warmup 2",
 )
 def fal_command(
     worker: str | None = typer.Option(None, help="HOST:PORT of a running worker."),
     model: str = typer.Option("", help="Model id, e.g. mock:sine (default: the worker's)."),
     runs: int = typer.Option(20, min=1, help="Measured runs."),
     warmup: int = typer.Option(3, min=0, help="Unmeasured runs first (after the model loads)."),
-    text: str = typer.Option(DEFAULT_TEXT, help="The reply to synthesize."),
+    text: list[str] = typer.Option(
+        [], help="The reply to synthesize (repeat with --peer to compare several)."
+    ),
     rate: int = typer.Option(0, help="Output sample rate in Hz (0 = the model's native rate)."),
     concurrency: int = typer.Option(1, min=1, help="Streams in flight at once."),
+    peer: str | None = typer.Option(
+        None, help="Measure this peer in the same run: wyoming (wyoming-piper, same voice)."
+    ),
+    gap_ms: float = typer.Option(
+        100.0, min=0.0, help="With --peer: idle ms before each run (lets spinning threads rest)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report."),
     connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
     log_level: str = typer.Option("warning", help="debug, info, warning or error."),
@@ -129,10 +143,16 @@ def fal_command(
     setup_logging(log_level)
     if worker is not None:
         check_worker(worker, timeout=connect_timeout)
+    if peer is not None:
+        _peer_command(peer, worker, model, text, runs, warmup, gap_ms, concurrency, rate,
+                      json_out, connect_timeout)  # fmt: skip
+        return
+    if len(text) > 1:
+        fail("--text is given once without --peer (one reply per benchmark)", Exit.USAGE)
     try:
         config = FalConfig(
             model_id=model,
-            text=text,
+            text=text[0] if text else DEFAULT_TEXT,
             runs=runs,
             warmup=warmup,
             sample_rate=rate,
@@ -150,3 +170,42 @@ def fal_command(
         print_json(report.to_dict())
     else:
         console.print(_table(report))
+
+
+def _peer_command(
+    peer: str,
+    worker: str | None,
+    model: str,
+    texts: list[str],
+    runs: int,
+    warmup: int,
+    gap_ms: float,
+    concurrency: int,
+    rate: int,
+    json_out: bool,
+    connect_timeout: float,
+) -> None:
+    if peer not in PEERS:
+        fail(f"--peer must be one of {', '.join(PEERS)}, got {peer!r}", Exit.USAGE)
+    if concurrency != 1 or rate:
+        fail("--peer measures one stream at the native rate: drop --concurrency/--rate",
+             Exit.USAGE)  # fmt: skip
+    if any(not t.strip() for t in texts):
+        fail("--text must not be empty", Exit.USAGE)
+    try:
+        report = asyncio.run(
+            run_peer(target=worker, model=model, texts=texts or SUITE, runs=runs,
+                     warmup=warmup, gap_ms=gap_ms, connect_timeout=connect_timeout)
+        )  # fmt: skip
+    except UnknownModel as exc:
+        fail(str(exc), Exit.NOT_FOUND)
+    except (ConfigError, ValueError) as exc:
+        fail(str(exc), Exit.USAGE)
+    except PeerUnavailable as exc:
+        fail(str(exc), Exit.UNAVAILABLE)
+    except BenchError as exc:
+        fail(str(exc), Exit.FAILURE)
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        console.print(peer_table(report))

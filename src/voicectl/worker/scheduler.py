@@ -18,7 +18,7 @@ import itertools
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -126,6 +126,33 @@ def at_inference_priority(func: Callable[[], T]) -> T:
 
 _executor: DeadlineExecutor | None = None
 _lock = threading.Lock()
+_generating = 0
+
+
+@contextlib.contextmanager
+def generating() -> Iterator[None]:
+    """Count this stream as generating (between its first and last inference job)."""
+    global _generating
+    with _lock:
+        _generating += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _generating -= 1
+
+
+def streams_generating() -> int:
+    """Streams in this process between their first and last inference job."""
+    with _lock:
+        return _generating
+
+
+def pool_contended() -> bool:
+    """True if a stream's next job may wait for a core: the other generating streams (one
+    job in flight each at most), or the jobs in flight, are at least one per core."""
+    cores = os.cpu_count() or 2
+    return max(streams_generating() - 1, inferences_in_flight()) >= cores
 
 
 def inferences_in_flight() -> int:

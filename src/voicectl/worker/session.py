@@ -31,7 +31,7 @@ from voicectl.worker.adapters.base import (
     TTSAdapter,
 )
 from voicectl.worker.errors import RequestError
-from voicectl.worker.scheduler import inference_deadline
+from voicectl.worker.scheduler import generating, inference_deadline
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +194,11 @@ class SynthesisSession:
             # Earliest deadline first: the next chunk is needed when the client will have
             # played everything generated so far.
             inference_deadline.set(started)
-            async for chunk in stream:
-                for pcm in self._framer.push(chunk):
-                    await self._put(pcm, final=False)
-                inference_deadline.set(started + self.frames_generated * frame_s)
+            with generating():
+                async for chunk in stream:
+                    for pcm in self._framer.push(chunk):
+                        await self._put(pcm, final=False)
+                    inference_deadline.set(started + self.frames_generated * frame_s)
             tail = self._framer.flush()
             # The final frame always exists (silence if the audio ended on a frame
             # boundary), so "final" never depends on timing.

@@ -42,7 +42,7 @@ from voicectl.worker.adapters.base import (
 from voicectl.worker.adapters.piper_sessions import LoadedVoice, ids_inputs, load_voice
 from voicectl.worker.adapters.piper_split import SplitGraph, split_graph
 from voicectl.worker.adapters.piper_windows import HEAD_FRAMES
-from voicectl.worker.scheduler import inferences_in_flight
+from voicectl.worker.scheduler import inferences_in_flight, pool_contended
 from voicectl.worker.segment import SegmenterConfig, TextSegmenter, ends_mid_clause
 
 DEVICES = ("cpu", "cuda")
@@ -88,7 +88,7 @@ class PiperAdapter(TTSAdapter):
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Self:
-        model_path, config_path = _resolve_files(spec)
+        model_path, config_path = resolve_files(spec)
         device = spec.params.get("device", "cpu")
         if device not in DEVICES:
             raise ValueError(
@@ -228,7 +228,7 @@ class PiperAdapter(TTSAdapter):
         sentences = [phonemes for phonemes in voice.phonemize(text) if phonemes]
         for index, phonemes in enumerate(sentences):
             inputs = ids_inputs(voice, voice.phonemes_to_ids(phonemes), syn_config)
-            busy = inferences_in_flight() >= BUSY_INFERENCES
+            busy = pool_contended()
             first = True
             for audio, last in windowed.windows(inputs, busy=busy):
                 head = trim_head and first and index == 0
@@ -270,7 +270,7 @@ def _split(spec: ModelSpec, model_path: Path) -> SplitGraph | None:
         return None
 
 
-def _resolve_files(spec: ModelSpec) -> tuple[Path, Path]:
+def resolve_files(spec: ModelSpec) -> tuple[Path, Path]:
     """The model and config paths: from ``spec.files``, else from the ``package`` param."""
     model = spec.files.get("model")
     config = spec.files.get("config")

@@ -22,6 +22,7 @@ whole, as before. The graphs are cached on disk by the model file's hash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -79,7 +80,12 @@ def split_graph(
         if head.is_file() and decoder.is_file():
             return SplitGraph(head=head, decoder=decoder, latent=latent, head_frames=head_frames)
     folder.mkdir(parents=True, exist_ok=True)
-    cut = _cut(model_path, head, decoder, head_frames)
+    try:
+        cut = _cut(model_path, head, decoder, head_frames)
+    except Exception:  # not an ONNX file at all: the load fails, and leaves no trace here
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        raise
     latent_file.write_text(cut or "", encoding="utf-8")
     if cut is None:
         return None

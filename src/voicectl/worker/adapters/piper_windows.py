@@ -19,8 +19,9 @@ import numpy as np
 
 from voicectl.audio.frames import FloatAudio
 
-CONTEXT_FRAMES = 16  # latent frames each side: enough for the decoder's receptive field
-FIRST_WINDOW_FRAMES = 8  # ~93 ms of audio at 22.05 kHz (256 samples a frame)
+CONTEXT_FRAMES = 12  # latent frames each side: the decoder's receptive field (10 is exact to 2e-6)
+FIRST_WINDOW_FRAMES = 8  # ~93 ms of audio at 22.05 kHz (256 samples a frame): soxr HQ
+# holds ~35 ms back when the worker resamples, the rest is 2-3 frames before the next window
 WINDOW_GROWTH = 3
 
 
@@ -35,6 +36,9 @@ class Window:
 
 
 HEAD_FRAMES = FIRST_WINDOW_FRAMES + CONTEXT_FRAMES  # the head graph decodes this many
+# With the inference pool contended, the next window's job may queue behind other streams':
+# the first chunk then plays ~1.1 s, as long as the first phrase did before windows.
+BUSY_FIRST_FRAMES = 32
 
 
 def decode_windows(
@@ -43,23 +47,15 @@ def decode_windows(
     first: int = FIRST_WINDOW_FRAMES,
     context: int = CONTEXT_FRAMES,
     growth: int = WINDOW_GROWTH,
-    busy: bool = False,
 ) -> list[Window]:
-    """Windows covering ``0:frames`` in order. The first is ``first`` long, decoded from
-    ``0:first + context`` (the head), or the whole sentence if that is all of it. Then each
-    window is ``growth`` times the last, and a rest shorter than the next one joins the
-    last. ``busy`` (the pool is saturated): the rest in one window, the fewest calls."""
+    """Windows covering ``0:frames`` in order: the first ``first`` long (the whole sentence
+    if that is little more), then each ``growth`` times the last; a rest shorter than the
+    next window joins the last."""
     if first < 1 or growth < 1 or context < 0:
         raise ValueError(f"need first >= 1, growth >= 1, context >= 0; got {first}, {growth}, "
                          f"{context}")  # fmt: skip
     if frames <= first + context:
         return whole(frames)
-    if busy:
-        return [
-            Window(start=0, end=first, context_start=0, context_end=first + context),
-            Window(start=first, end=frames, context_start=first - min(first, context),
-                   context_end=frames),
-        ]  # fmt: skip
     windows: list[Window] = []
     start, size = 0, first
     while start < frames:
@@ -110,16 +106,33 @@ class WindowedVoice:
         size = (window.end - window.start) * self.hop
         return audio[offset : offset + size].astype(np.float32, copy=False)
 
-    def windows(self, inputs: dict[str, Any], *, busy: bool) -> Iterator[tuple[FloatAudio, bool]]:
-        """A sentence's audio, window by window (the first comes with the latent), each
-        with True if it is the last."""
+    def windows(
+        self, inputs: dict[str, Any], *, busy: bool = False
+    ) -> Iterator[tuple[FloatAudio, bool]]:
+        """A sentence's audio, window by window, each with True if it is the last. The
+        first comes with the latent; ``busy``: it is ~1.1 s long (BUSY_FIRST_FRAMES)."""
         latent, head = self.start(inputs)
-        plan = decode_windows(latent.shape[2], busy=busy)
-        if plan[0].context_end > self.head_frames:
-            raise ValueError(f"the head decodes {self.head_frames} frames, not {plan[0]}")
-        yield self.cut(head, plan[0]), len(plan) == 1
+        plan = decode_windows(latent.shape[2], first=BUSY_FIRST_FRAMES if busy else
+                              FIRST_WINDOW_FRAMES)  # fmt: skip
+        yield self._first(latent, head, plan[0]), len(plan) == 1
         for index, window in enumerate(plan[1:], start=2):
             yield self.decode(latent, window), index == len(plan)
+
+    def _first(self, latent: FloatAudio, head: FloatAudio, window: Window) -> FloatAudio:
+        """The first window: the head's audio, and the decoder for what it did not cover."""
+        frames = latent.shape[2]
+        exact = frames if frames <= self.head_frames else self.head_frames - CONTEXT_FRAMES
+        if window.end <= exact:
+            return self.cut(head, Window(start=0, end=window.end, context_start=0,
+                                         context_end=window.end))  # fmt: skip
+        rest = Window(
+            start=exact,
+            end=window.end,
+            context_start=max(0, exact - CONTEXT_FRAMES),
+            context_end=min(frames, window.end + CONTEXT_FRAMES),
+        )
+        covered = Window(start=0, end=exact, context_start=0, context_end=exact)
+        return np.concatenate([self.cut(head, covered), self.decode(latent, rest)])
 
     def calibrate_hop(self, inputs: dict[str, Any]) -> int:
         latent, head = self.start(inputs)
