@@ -29,6 +29,7 @@ def wyoming_installed() -> None:
     except ImportError:
         pytest.skip(f"needs wyoming-piper (CI installs it): {PEER_INSTALL}")
 
+
 TEXTS = ("Sure.", "Hello there, how can I help you today?")
 
 

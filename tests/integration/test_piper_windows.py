@@ -75,7 +75,7 @@ def test_windows_give_the_stock_piper_audio(
         chunk.audio_float_array
         for chunk in stock.synthesize(TEXT, SynthesisConfig(normalize_audio=False))
     ]
-    monkeypatch.setattr(piper_module, "pool_contended", lambda: busy)
+    monkeypatch.setattr(piper_module, "competing_streams", lambda: 15 if busy else 0)
     pieces = list(windowed._sentences(TEXT))
     assert len(pieces) > len(reference), "long sentences came in several windows"
     ours = np.concatenate(pieces)
@@ -84,7 +84,10 @@ def test_windows_give_the_stock_piper_audio(
     assert float(np.max(np.abs(ours - want))) < 1e-4
 
 
-def test_first_audio_is_one_short_window_however_long_the_sentence(joe: PiperAdapter) -> None:
+def test_first_audio_is_one_short_window_however_long_the_sentence(
+    joe: PiperAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(piper_module, "competing_streams", lambda: 0)  # an idle worker
     long_sentence = TEXT.split(". ")[0] + "."
     first = next(iter(joe._sentences(long_sentence)))
     assert first.size == FIRST_WINDOW_FRAMES * 256  # ~93 ms, decoded with the latent
@@ -156,10 +159,10 @@ def test_windows_can_be_turned_off_and_bad_values_are_refused() -> None:
 
 
 def test_the_cut_graph_is_cached_and_an_uncuttable_one_is_remembered(tmp_path: Path) -> None:
-    first = split_graph(MODEL, head_frames=HEAD_FRAMES, cache=tmp_path)
+    first = split_graph(MODEL, cache=tmp_path)
     assert first is not None
     stamps = (first.head.stat().st_mtime_ns, first.decoder.stat().st_mtime_ns)
-    again = split_graph(MODEL, head_frames=HEAD_FRAMES, cache=tmp_path)
+    again = split_graph(MODEL, cache=tmp_path)
     assert again == first
     assert (again.head.stat().st_mtime_ns, again.decoder.stat().st_mtime_ns) == stamps
 
@@ -169,10 +172,10 @@ def test_the_cut_graph_is_cached_and_an_uncuttable_one_is_remembered(tmp_path: P
     graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
     other = tmp_path / "other.onnx"
     onnx.save(onnx.helper.make_model(graph), str(other))
-    assert split_graph(other, head_frames=HEAD_FRAMES, cache=tmp_path) is None
+    assert split_graph(other, cache=tmp_path) is None
     markers = list((tmp_path / "piper-split").glob("*/latent"))
     assert sorted(m.read_text(encoding="utf-8") for m in markers)[0] == ""
-    assert split_graph(other, head_frames=HEAD_FRAMES, cache=tmp_path) is None
+    assert split_graph(other, cache=tmp_path) is None
 
 
 async def test_stop_lands_between_the_windows_of_one_phrase(joe: PiperAdapter) -> None:

@@ -13,13 +13,15 @@ from voicectl.worker.adapters.piper_windows import (
     CONTEXT_FRAMES,
     FIRST_WINDOW_FRAMES,
     HEAD_FRAMES,
+    MAX_FIRST_FRAMES,
     decode_windows,
+    first_window_frames,
 )
 from voicectl.worker.segment import ends_mid_clause
 
 
 @pytest.mark.parametrize("frames", [1, 8, 23, 24, 25, 45, 100, 410, 2000])
-@pytest.mark.parametrize("first", [FIRST_WINDOW_FRAMES, BUSY_FIRST_FRAMES])
+@pytest.mark.parametrize("first", [FIRST_WINDOW_FRAMES, MAX_FIRST_FRAMES])
 def test_windows_cover_the_sentence_in_order_with_context(frames: int, first: int) -> None:
     plan = decode_windows(frames, first=first)
     assert plan[0].start == 0
@@ -42,8 +44,17 @@ def test_short_sentences_are_one_window_and_long_ones_start_short_then_grow() ->
     assert len(plan) <= 5, "few calls pay the context overhead"
     # Idle, the head graph decodes the first window in the latent's own call.
     assert plan[0].context_end == HEAD_FRAMES
-    busy = decode_windows(410, first=BUSY_FIRST_FRAMES)
-    assert [(w.start, w.end) for w in busy] == [(0, BUSY_FIRST_FRAMES), (96, 410)]
+    busy = decode_windows(410, first=MAX_FIRST_FRAMES)
+    assert [(w.start, w.end) for w in busy] == [(0, MAX_FIRST_FRAMES), (MAX_FIRST_FRAMES, 410)]
+
+
+def test_the_first_window_grows_with_the_streams_competing_for_the_cores() -> None:
+    assert first_window_frames(0, 2) == FIRST_WINDOW_FRAMES  # idle: the next job runs at once
+    assert first_window_frames(1, 4) == FIRST_WINDOW_FRAMES  # cores to spare
+    assert first_window_frames(1, 2) == BUSY_FIRST_FRAMES  # it and this one fill the cores
+    assert first_window_frames(2, 2) == BUSY_FIRST_FRAMES
+    assert first_window_frames(3, 2) == MAX_FIRST_FRAMES  # twice as many streams as cores
+    assert first_window_frames(15, 16) == BUSY_FIRST_FRAMES
 
 
 def test_bad_plans_are_refused() -> None:

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from voicectl.worker import scheduler
 from voicectl.worker.adapters.base import run_blocking
 from voicectl.worker.scheduler import (
     INFERENCE_NICE,
@@ -113,3 +114,17 @@ async def test_run_blocking_uses_the_pool_only_inside_a_stream() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers"):
         DeadlineExecutor(0)
+
+
+def test_generating_streams_are_counted_and_a_peak_is_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduler, "_peak", 0)
+    base = scheduler.streams_generating()
+    with scheduler.generating(), scheduler.generating():
+        assert scheduler.streams_generating() == base + 2
+        assert scheduler.competing_streams() >= base + 1  # the other one
+    # Both ended, but a worker this busy a moment ago is likely busy again.
+    assert scheduler.streams_generating() == base + 2
+    monkeypatch.setattr(scheduler, "LOAD_MEMORY_S", -1.0)  # forget at once
+    assert scheduler.streams_generating() == base

@@ -18,6 +18,7 @@ import itertools
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -127,14 +128,20 @@ def at_inference_priority(func: Callable[[], T]) -> T:
 _executor: DeadlineExecutor | None = None
 _lock = threading.Lock()
 _generating = 0
+LOAD_MEMORY_S = 2.0  # how long a peak of generating streams is remembered
+_peak = 0
+_peak_at = 0.0
 
 
 @contextlib.contextmanager
 def generating() -> Iterator[None]:
     """Count this stream as generating (between its first and last inference job)."""
-    global _generating
+    global _generating, _peak, _peak_at
     with _lock:
         _generating += 1
+        now = time.monotonic()
+        if _generating >= _peak or now - _peak_at > LOAD_MEMORY_S:
+            _peak, _peak_at = _generating, now
     try:
         yield
     finally:
@@ -143,16 +150,19 @@ def generating() -> Iterator[None]:
 
 
 def streams_generating() -> int:
-    """Streams in this process between their first and last inference job."""
+    """Streams in this process between their first and last inference job, or the most of
+    them in the last LOAD_MEMORY_S: a worker busy a moment ago is likely busy again (a
+    stream that starts in a lull would otherwise plan for an idle pool)."""
     with _lock:
-        return _generating
+        recent = _peak if time.monotonic() - _peak_at <= LOAD_MEMORY_S else 0
+        return max(_generating, recent)
 
 
-def pool_contended() -> bool:
-    """True if a stream's next job may wait for a core: the other generating streams (one
-    job in flight each at most), or the jobs in flight, are at least one per core."""
-    cores = os.cpu_count() or 2
-    return max(streams_generating() - 1, inferences_in_flight()) >= cores
+def competing_streams() -> int:
+    """Other streams whose jobs may run before a stream's next one: the other generating
+    streams (one job in flight each at most), or the other jobs in flight, if more.
+    Call it from inside a job (the caller's own job counts as in flight)."""
+    return max(streams_generating() - 1, inferences_in_flight() - 1, 0)
 
 
 def inferences_in_flight() -> int:

@@ -41,8 +41,8 @@ from voicectl.worker.adapters.base import (
 )
 from voicectl.worker.adapters.piper_sessions import LoadedVoice, ids_inputs, load_voice
 from voicectl.worker.adapters.piper_split import SplitGraph, split_graph
-from voicectl.worker.adapters.piper_windows import HEAD_FRAMES
-from voicectl.worker.scheduler import inferences_in_flight, pool_contended
+from voicectl.worker.adapters.piper_windows import first_window_frames
+from voicectl.worker.scheduler import competing_streams, inferences_in_flight
 from voicectl.worker.segment import SegmenterConfig, TextSegmenter, ends_mid_clause
 
 DEVICES = ("cpu", "cuda")
@@ -228,9 +228,9 @@ class PiperAdapter(TTSAdapter):
         sentences = [phonemes for phonemes in voice.phonemize(text) if phonemes]
         for index, phonemes in enumerate(sentences):
             inputs = ids_inputs(voice, voice.phonemes_to_ids(phonemes), syn_config)
-            busy = pool_contended()
+            frames = first_window_frames(competing_streams(), BUSY_INFERENCES)
             first = True
-            for audio, last in windowed.windows(inputs, busy=busy):
+            for audio, last in windowed.windows(inputs, first=frames):
                 head = trim_head and first and index == 0
                 tail = trim_tail and last and index == len(sentences) - 1
                 first = False
@@ -263,7 +263,7 @@ class PiperAdapter(TTSAdapter):
 def _split(spec: ModelSpec, model_path: Path) -> SplitGraph | None:
     """The cut graph, or None (decode whole sentences) if it cannot be cut or cached."""
     try:
-        return split_graph(model_path, head_frames=HEAD_FRAMES)
+        return split_graph(model_path)
     except OSError as exc:  # e.g. a read-only cache directory
         log.warning("model %s: cannot cache the cut graph (%s); decoding whole sentences",
                     spec.model_id, exc)  # fmt: skip

@@ -121,9 +121,7 @@ def load_voice(
         adaptive = [graph]
     else:
         head, decoder = sessions(split.head), sessions(split.decoder)
-        windowed = WindowedVoice(
-            head=head, decoder=decoder, latent=split.latent, head_frames=split.head_frames
-        )
+        windowed = WindowedVoice(head=head, decoder=decoder, latent=split.latent)
         voice = PiperVoice(config=config, session=windowed)
         windowed.calibrate_hop(_inputs(voice, "Hello.", SynthesisConfig()))
         adaptive = [head, decoder]

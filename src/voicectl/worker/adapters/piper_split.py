@@ -7,9 +7,10 @@ sentence, so the whole graph makes first audio wait for the whole sentence. Two
 graphs are made from it here:
 
 - the *head*: the whole graph, but its decoder reads only the first ``head_frames``
-  latent frames, and the latent is a second output. One call gives the sentence's
-  latent and its first audio. (One graph, not front then decoder: two sessions' spinning
-  thread pools would slow each other down on the first call.)
+  latent frames (an extra input), and the latent is a second output. One call gives
+  the sentence's latent and its first audio (all of it, if the sentence is that short).
+  One graph, not front then decoder: two sessions' spinning thread pools would slow
+  each other down on the first call.
 - the *decoder*: latent in, audio out, for the later windows.
 
 The decoder is convolutional with a bounded receptive field, so a window decoded with
@@ -35,18 +36,18 @@ log = logging.getLogger(__name__)
 
 DECODER_WEIGHT = "dec.conv_pre.weight"  # the decoder's first convolution, in every Piper export
 GRAPH_INPUTS = ("input", "input_lengths", "scales")
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 HEAD_SLICE = "voicectl_head_latent"
+HEAD_FRAMES_INPUT = "voicectl_head_frames"  # int64 [1]: latent frames the head decodes
 
 
 @dataclass(frozen=True, kw_only=True)
 class SplitGraph:
-    """Paths of the head and decoder graphs; the latent's name; the head's frame count."""
+    """Paths of the head and decoder graphs, and the name of the latent between them."""
 
     head: Path
     decoder: Path
     latent: str
-    head_frames: int
 
 
 def cache_dir() -> Path:
@@ -66,22 +67,19 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()[:24]
 
 
-def split_graph(
-    model_path: Path, *, head_frames: int, cache: Path | None = None
-) -> SplitGraph | None:
+def split_graph(model_path: Path, *, cache: Path | None = None) -> SplitGraph | None:
     """The voice's graph cut at the decoder input (cached), or None if it cannot be cut."""
-    digest = _digest(model_path)
-    folder = (cache or cache_dir()) / "piper-split" / f"{digest}-h{head_frames}-v{CACHE_VERSION}"
+    folder = (cache or cache_dir()) / "piper-split" / f"{_digest(model_path)}-v{CACHE_VERSION}"
     head, decoder, latent_file = folder / "head.onnx", folder / "decoder.onnx", folder / "latent"
     if latent_file.is_file():
         latent = latent_file.read_text(encoding="utf-8").strip()
         if not latent:  # cut before and found not cuttable
             return None
         if head.is_file() and decoder.is_file():
-            return SplitGraph(head=head, decoder=decoder, latent=latent, head_frames=head_frames)
+            return SplitGraph(head=head, decoder=decoder, latent=latent)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        cut = _cut(model_path, head, decoder, head_frames)
+        cut = _cut(model_path, head, decoder)
     except Exception:  # not an ONNX file at all: the load fails, and leaves no trace here
         with contextlib.suppress(OSError):
             folder.rmdir()
@@ -89,10 +87,10 @@ def split_graph(
     latent_file.write_text(cut or "", encoding="utf-8")
     if cut is None:
         return None
-    return SplitGraph(head=head, decoder=decoder, latent=cut, head_frames=head_frames)
+    return SplitGraph(head=head, decoder=decoder, latent=cut)
 
 
-def _cut(model_path: Path, head: Path, decoder: Path, head_frames: int) -> str | None:
+def _cut(model_path: Path, head: Path, decoder: Path) -> str | None:
     """Write both graphs; return the latent's name (None: not cuttable)."""
     import onnx
     from onnx import helper, numpy_helper
@@ -111,17 +109,21 @@ def _cut(model_path: Path, head: Path, decoder: Path, head_frames: int) -> str |
     if outside or sum(latent in node.input for node in graph.node) != 1:
         log.info("%s: the decoder needs more than the latent; decoding whole sentences", model_path)
         return None
-    # The head: the decoder's first convolution reads a slice of the latent.
+    # The head: the decoder's first convolution reads latent[:, :, :head_frames].
     consumers[0].input[0] = HEAD_SLICE
-    constants = {"starts": 0, "ends": head_frames, "axes": 2}
+    graph.input.append(
+        helper.make_tensor_value_info(HEAD_FRAMES_INPUT, onnx.TensorProto.INT64, [1])
+    )
     graph.initializer.extend(
         numpy_helper.from_array(np.array([value], np.int64), f"{HEAD_SLICE}_{name}")
-        for name, value in constants.items()
+        for name, value in (("starts", 0), ("axes", 2))
     )
     slice_node = helper.make_node(
-        "Slice", [latent, *(f"{HEAD_SLICE}_{name}" for name in constants)], [HEAD_SLICE],
+        "Slice",
+        [latent, f"{HEAD_SLICE}_starts", HEAD_FRAMES_INPUT, f"{HEAD_SLICE}_axes"],
+        [HEAD_SLICE],
         name=HEAD_SLICE,
-    )  # fmt: skip
+    )
     nodes = list(graph.node)
     nodes.insert(nodes.index(consumers[0]), slice_node)  # graphs are topologically sorted
     del graph.node[:]

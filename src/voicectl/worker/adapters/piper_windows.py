@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from voicectl.audio.frames import FloatAudio
+from voicectl.worker.adapters.piper_split import HEAD_FRAMES_INPUT
 
 CONTEXT_FRAMES = 12  # latent frames each side: the decoder's receptive field (10 is exact to 2e-6)
 FIRST_WINDOW_FRAMES = 8  # ~93 ms of audio at 22.05 kHz (256 samples a frame): soxr HQ
@@ -35,10 +36,25 @@ class Window:
     context_end: int
 
 
-HEAD_FRAMES = FIRST_WINDOW_FRAMES + CONTEXT_FRAMES  # the head graph decodes this many
-# With the inference pool contended, the next window's job may queue behind other streams':
-# the first chunk then plays ~1.1 s, as long as the first phrase did before windows.
+HEAD_FRAMES = FIRST_WINDOW_FRAMES + CONTEXT_FRAMES  # the head graph decodes this many, idle
+# The first window when the other streams and this one fill the cores (~0.37 s), and when
+# there are twice as many (~0.74 s).
 BUSY_FIRST_FRAMES = 32
+MAX_FIRST_FRAMES = 64
+
+
+def first_window_frames(competing: int, cores: int) -> int:
+    """How long the first window is, given the other streams whose jobs may run first.
+    Its audio must outlast the wait for the next window: with a core to spare for every
+    stream that job starts at once; once the others and this one fill the cores it may
+    wait behind a long window of another stream (~0.1 s on one core), and more streams
+    may arrive meanwhile, so the first window plays ~0.37 s. Looser rules failed on
+    `bench load --sessions 16`: 8 frames up to one stream per core underran at the 3rd
+    frame (2-4 per 30 s), a window sized to the number of streams at the 8th (5)."""
+    cores = max(1, cores)
+    if competing + 1 < cores:
+        return FIRST_WINDOW_FRAMES
+    return BUSY_FIRST_FRAMES if competing + 1 < 2 * cores else MAX_FIRST_FRAMES
 
 
 def decode_windows(
@@ -82,16 +98,18 @@ def whole(frames: int) -> list[Window]:
 class WindowedVoice:
     """The head and decoder sessions of one split Piper voice."""
 
-    def __init__(self, *, head: Any, decoder: Any, latent: str, head_frames: int) -> None:
+    def __init__(self, *, head: Any, decoder: Any, latent: str) -> None:
         self.head = head
         self.decoder = decoder
         self.latent_name = latent
-        self.head_frames = head_frames
         self.hop = 0  # samples per latent frame; measured by ``calibrate_hop``
 
-    def start(self, inputs: dict[str, Any]) -> tuple[FloatAudio, FloatAudio]:
-        """One sentence's latent (1, channels, frames) and the audio of its head."""
-        audio, latent = self.head.run(None, inputs)
+    def start(self, inputs: dict[str, Any], head_frames: int) -> tuple[FloatAudio, FloatAudio]:
+        """One sentence's latent (1, channels, frames) and the audio of its first
+        ``head_frames`` (exact for the first ``head_frames - CONTEXT_FRAMES``, or for
+        all of it if the sentence is no longer)."""
+        frames = np.array([head_frames], dtype=np.int64)
+        audio, latent = self.head.run(None, {**inputs, HEAD_FRAMES_INPUT: frames})
         return latent, np.asarray(audio, dtype=np.float32).reshape(-1)
 
     def decode(self, latent: FloatAudio, window: Window) -> FloatAudio:
@@ -107,42 +125,25 @@ class WindowedVoice:
         return audio[offset : offset + size].astype(np.float32, copy=False)
 
     def windows(
-        self, inputs: dict[str, Any], *, busy: bool = False
+        self, inputs: dict[str, Any], *, first: int = FIRST_WINDOW_FRAMES
     ) -> Iterator[tuple[FloatAudio, bool]]:
         """A sentence's audio, window by window, each with True if it is the last. The
-        first comes with the latent; ``busy``: it is ~1.1 s long (BUSY_FIRST_FRAMES)."""
-        latent, head = self.start(inputs)
-        plan = decode_windows(latent.shape[2], first=BUSY_FIRST_FRAMES if busy else
-                              FIRST_WINDOW_FRAMES)  # fmt: skip
-        yield self._first(latent, head, plan[0]), len(plan) == 1
+        first window (``first`` frames) comes with the latent."""
+        latent, head = self.start(inputs, first + CONTEXT_FRAMES)
+        plan = decode_windows(latent.shape[2], first=first)
+        yield self.cut(head, plan[0]), len(plan) == 1
         for index, window in enumerate(plan[1:], start=2):
             yield self.decode(latent, window), index == len(plan)
 
-    def _first(self, latent: FloatAudio, head: FloatAudio, window: Window) -> FloatAudio:
-        """The first window: the head's audio, and the decoder for what it did not cover."""
-        frames = latent.shape[2]
-        exact = frames if frames <= self.head_frames else self.head_frames - CONTEXT_FRAMES
-        if window.end <= exact:
-            return self.cut(head, Window(start=0, end=window.end, context_start=0,
-                                         context_end=window.end))  # fmt: skip
-        rest = Window(
-            start=exact,
-            end=window.end,
-            context_start=max(0, exact - CONTEXT_FRAMES),
-            context_end=min(frames, window.end + CONTEXT_FRAMES),
-        )
-        covered = Window(start=0, end=exact, context_start=0, context_end=exact)
-        return np.concatenate([self.cut(head, covered), self.decode(latent, rest)])
-
     def calibrate_hop(self, inputs: dict[str, Any]) -> int:
-        latent, head = self.start(inputs)
-        frames = min(latent.shape[2], self.head_frames)
+        latent, head = self.start(inputs, HEAD_FRAMES)
+        frames = min(latent.shape[2], HEAD_FRAMES)
         if frames < 1 or head.size % frames:
             raise ValueError(f"the decoder gave {head.size} samples for {frames} latent frames")
         self.hop = head.size // frames
         return self.hop
 
     def run(self, output_names: Sequence[str] | None, inputs: dict[str, Any]) -> list[Any]:
-        """``PiperVoice.session.run``: the whole graph's audio (head, then the decoder)."""
-        latent, _ = self.start(inputs)
+        """``PiperVoice.session.run``: the whole graph's audio (the latent, the decoder)."""
+        latent, _ = self.start(inputs, 1)
         return list(self.decoder.run(output_names, {self.latent_name: latent}))
