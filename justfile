@@ -13,8 +13,8 @@ sync:
 
 # ruff lint + format check.
 lint:
-    uv run --frozen ruff check src tests
-    uv run --frozen ruff format --check src tests
+    uv run --frozen ruff check src tests scripts
+    uv run --frozen ruff format --check src tests scripts
 
 # mypy --strict over src (settings in pyproject.toml).
 typecheck:
