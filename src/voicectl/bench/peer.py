@@ -230,7 +230,14 @@ async def compare(
     gap_s: float,
     on_run: Callable[[str], None] | None = None,
 ) -> list[TextComparison]:
-    """For each text: ``warmup`` unmeasured runs of each, then ``runs`` measured pairs."""
+    """One unmeasured run of every text on each server (freshly started servers pay for
+    first runs once, not in the first text's figures), then for each text ``warmup``
+    unmeasured runs of each and ``runs`` measured pairs."""
+    for text in texts:
+        await asyncio.sleep(gap_s)
+        await measure_once(client, request, text)
+        await asyncio.sleep(gap_s)
+        await measure_wyoming_once(peer_port, text)
     out: list[TextComparison] = []
     for text in texts:
         ours: list[RunResult] = []
