@@ -49,7 +49,7 @@ def first_window_frames(competing: int, cores: int) -> int:
     stream that job starts at once; once the others and this one fill the cores it may
     wait behind a long window of another stream (~0.1 s on one core), and more streams
     may arrive meanwhile, so the first window plays ~0.37 s (~0.74 s with twice as many
-    streams as cores: EDF queues). Looser rules failed on
+    streams as cores). Looser rules failed on
     `bench load --sessions 16`: 8 frames up to one stream per core underran at the 3rd
     frame (2-4 per 30 s), a window sized to the number of streams at the 8th (5)."""
     cores = max(1, cores)
