@@ -263,11 +263,13 @@ class PiperAdapter(TTSAdapter):
 
 
 def _split(spec: ModelSpec, model_path: Path) -> SplitGraph | None:
-    """The cut graph, or None (decode whole sentences) if it cannot be cut or cached."""
+    """The cut graph, or None (decode whole sentences) if it cannot be cut or cached. Any
+    failure here falls back: a graph `onnx` cannot read may still load in onnxruntime, and
+    a truly corrupt file fails there, with the load's own message."""
     try:
         return split_graph(model_path)
-    except OSError as exc:  # e.g. a read-only cache directory
-        log.warning("model %s: cannot cache the cut graph (%s); decoding whole sentences",
+    except Exception as exc:  # a read-only cache, or a graph the onnx package cannot parse
+        log.warning("model %s: cannot cut the graph (%s); decoding whole sentences",
                     spec.model_id, exc)  # fmt: skip
         return None
 
