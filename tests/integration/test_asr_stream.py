@@ -1,27 +1,30 @@
-"""Orchestrator ASR with the real tiny.en model on Piper speech: partials, finals, off-loop."""
+"""Orchestrator ASR with real tiny.en on recorded human speech: partials, finals, off-loop.
+
+The speech is ../shared/audio/jfk.flac (public domain): a real voice, and the same samples
+on every run. Piper's voice samples its noise afresh each time, and tiny.en heard
+"Thursday" as "first day" in about one draw in twenty, which failed CI once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-import soxr
 
 from voicectl.asr.whisper import Transcript, WhisperASR
-from voicectl.audio.frames import Int16Audio, float_to_pcm16
+from voicectl.audio.decode import decode_audio_file
+from voicectl.audio.frames import Int16Audio
 from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
-from voicectl.worker.adapters.base import CancelToken, SynthesisOptions
-from voicectl.worker.adapters.piper import PiperAdapter
-from voicectl.worker.catalog import PIPER_JOE
 
 pytestmark = pytest.mark.slow
 
-SENTENCE = "Please schedule the meeting for Thursday afternoon at the main office."
+JFK = Path(__file__).resolve().parents[2].parent / "shared" / "audio" / "jfk.flac"
 
 
 @pytest.fixture(scope="module")
@@ -31,23 +34,10 @@ def engine() -> Iterator[AsrEngine]:
     asr.close()
 
 
-async def _one(text: str) -> AsyncIterator[str]:
-    await asyncio.sleep(0)
-    yield text
-
-
 @pytest.fixture(scope="module")
-async def speech() -> Int16Audio:
-    """The sentence in Piper's voice, at 16 kHz."""
-    piper = PiperAdapter.load(PIPER_JOE)
-    try:
-        stream = piper.stream(
-            _one(SENTENCE), voice="default", options=SynthesisOptions(), cancel=CancelToken()
-        )
-        audio = np.concatenate([chunk async for chunk in stream])
-    finally:
-        piper.unload()
-    return float_to_pcm16(np.asarray(soxr.resample(audio, 22050, 16000), dtype=np.float32))
+def speech() -> Int16Audio:
+    """The recording at 16 kHz: "And so, my fellow Americans, ask not ... your country."."""
+    return decode_audio_file(JFK, sample_rate=16000)
 
 
 def frames_of(pcm: Int16Audio) -> list[bytes]:
@@ -79,7 +69,7 @@ async def test_partials_then_final_from_frames(engine: AsrEngine, speech: Int16A
     assert transcriber.utterance_ms == 300 + len(frames_of(speech)) * 20
     final = await transcriber.finish()
     assert partials, "no partial transcript while speaking"
-    assert {"meeting", "thursday", "office"} <= words(final), final
+    assert {"fellow", "americans", "country"} <= words(final), final
     assert transcriber.utterance_ms == 0
     assert not transcriber.active
 
@@ -116,7 +106,7 @@ async def test_finish_waits_for_a_running_partial(engine: AsrEngine, speech: Int
     final = await transcriber.finish()
     assert partial.done()
     assert await partial is None  # stale: the utterance was finished meanwhile
-    assert {"meeting", "thursday"} <= words(final), final
+    assert {"americans", "country"} <= words(final), final
 
 
 async def test_cancel_drops_the_utterance(engine: AsrEngine, speech: Int16Audio) -> None:
@@ -148,7 +138,7 @@ async def test_a_continued_utterance_is_heard_with_the_one_before(
         transcriber.push(frame, in_speech=True)
     whole = await transcriber.finish()
     assert not transcriber.continued
-    assert {"schedule", "meeting", "thursday", "office"} <= words(whole), whole
+    assert {"fellow", "americans", "ask", "country"} <= words(whole), whole
 
 
 async def test_inference_runs_off_the_event_loop(engine: AsrEngine, speech: Int16Audio) -> None:
@@ -168,7 +158,7 @@ async def test_inference_runs_off_the_event_loop(engine: AsrEngine, speech: Int1
     during = ticks - before
     stop.set()
     await task
-    assert "meeting" in words(text)
+    assert "americans" in words(text)
     assert during >= 5, f"event loop ticked only {during} times during ~1 s of inference"
 
 
