@@ -58,9 +58,44 @@ def test_bad_yaml_names_the_key(tmp_path: Path, yaml_text: str, words: str) -> N
         load_worker_config(yaml_path=write(tmp_path, yaml_text), env={})
 
 
-def test_bad_env_names_the_origin() -> None:
-    with pytest.raises(ConfigError, match="environment: port"):
+def test_bad_env_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="environment: VOICECTL_PORT must be an integer in"):
         load_worker_config(env={"VOICECTL_PORT": "x"})
+
+
+def test_one_bad_value_is_named_as_the_user_typed_it(tmp_path: Path) -> None:
+    """The file and key, the variable, or the flag: whichever layer gave the value."""
+    path = write(tmp_path, "worker:\n  max_loaded: 0\n")
+    allowed = "must be an integer in 1..64, got"
+    with pytest.raises(ConfigError, match=f"^{path}: max_loaded {allowed} 0$"):
+        load_worker_config(yaml_path=path, env={})
+    with pytest.raises(ConfigError, match=f"^environment: VOICECTL_MAX_LOADED {allowed} '0'$"):
+        load_worker_config(yaml_path=path, env={"VOICECTL_MAX_LOADED": "0"})
+    with pytest.raises(ConfigError, match=f"^--max-loaded {allowed} 99$"):
+        load_worker_config(env={}, cli={"max_loaded": 99})
+    flags = {"voicepacks_dir": "--voicepacks"}
+    with pytest.raises(ConfigError, match=r"^--voicepacks must be a path"):
+        load_worker_config(env={}, cli={"voicepacks_dir": 3.5j}, flags=flags)
+    # A later layer that fixes the value wins; the bad file value is then unused.
+    fixed = load_worker_config(yaml_path=path, env={}, cli={"max_loaded": 2})
+    assert fixed.max_loaded == 2
+
+
+def test_an_unknown_key_lists_the_known_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, "worker:\n  max_loded: 2\n")
+    with pytest.raises(ConfigError, match="unknown key 'max_loded'; known keys: host, port"):
+        load_worker_config(yaml_path=path, env={})
+
+
+def test_variables_of_other_tools_are_not_keys() -> None:
+    """VOICECTL_NO_SKIPS and VOICECTL_CACHE_DIR configure tests and caches, not the worker."""
+    config = load_worker_config(env={"VOICECTL_NO_SKIPS": "1", "VOICECTL_CACHE_DIR": "/tmp/x"})
+    assert config == load_worker_config(env={})
+
+
+def test_lists_from_a_variable_are_comma_separated() -> None:
+    config = load_worker_config(env={"VOICECTL_PRELOAD": "mock:a, mock:b", "VOICECTL_GPU": "0,2"})
+    assert (config.preload, config.gpus) == (("mock:a", "mock:b"), (0, 2))
 
 
 def test_missing_yaml_file(tmp_path: Path) -> None:

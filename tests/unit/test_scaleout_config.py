@@ -28,11 +28,11 @@ def test_registry_keys_and_precedence(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "words"),
     [
-        ("redis", "http://h", "redis must be a URL starting with redis://"),
-        ("gpu", "0,x", "gpu must be 'all' or comma-separated GPU indices"),
-        ("gpu", "1,1", "gpu lists an index twice"),
-        ("heartbeat", "0", "heartbeat must be in"),
-        ("registry_ttl", "-1", "registry_ttl must be in"),
+        ("redis", "http://h", "--redis must be a URL starting with redis://"),
+        ("gpu", "0,x", "--gpu must be 'all' or comma-separated GPU indices"),
+        ("gpu", "1,1", "--gpu lists an index twice"),
+        ("heartbeat", "0", r"--heartbeat must be a number in 0\.05\.\.300, got '0'"),
+        ("registry_ttl", "-1", r"--registry-ttl must be in 0\.1\.\.3600"),
     ],
 )
 def test_bad_values_name_the_key(key: str, value: str, words: str) -> None:

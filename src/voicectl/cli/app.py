@@ -8,6 +8,7 @@ from voicectl import __version__
 from voicectl.cli import (
     bench,
     bench_conversation,
+    config,
     doctor,
     models,
     orchestrator,
@@ -49,6 +50,7 @@ app.command("orchestrator", help=orchestrator.HELP)(orchestrator.orchestrator_co
 app.command("talk", help=talk.HELP)(talk.talk_command)
 app.command("doctor", help=doctor.HELP)(doctor.doctor_command)
 app.add_typer(models.app, name="models")
+app.add_typer(config.app, name="config")
 bench_conversation.register(bench.app)
 app.add_typer(bench.app, name="bench")
 app.add_typer(registry.app, name="registry")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -13,7 +12,6 @@ from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.orchestrator.server import serve_forever
 from voicectl.registry.base import RegistryUnavailable
-from voicectl.registry.routing import parse_policy
 
 HELP = """Run the conversation service: WebSocket sessions with VAD, barge-in, ASR, LLM and TTS.
 
@@ -21,6 +19,10 @@ Without --worker it runs an embedded worker on the default Piper voice.
 
 Example: voicectl orchestrator --ws-port 8765 --worker 127.0.0.1:50051
 """
+
+
+# Keys whose flag is not ``--`` + the key with dashes, so errors name the flag typed.
+FLAGS = {"llm.kind": "--llm", "llm.base_url": "--llm-url", "llm.model": "--llm-model"}
 
 
 def orchestrator_command(
@@ -46,36 +48,19 @@ def orchestrator_command(
     log_format: str = typer.Option("json", help="json (one object per line) or console."),
 ) -> None:
     setup_logging(log_level, log_format=log_format, service="orchestrator")
+    given = {
+        "ws_port": ws_port,
+        "host": host,
+        "worker": worker,
+        "metrics_port": metrics_port,
+        "redis": redis,
+        "routing": routing,
+        "llm": {"kind": llm, "base_url": llm_url, "model": llm_model},
+    }
     try:
-        settings = load_orchestrator_config(config)
+        settings = load_orchestrator_config(config, cli=given, flags=FLAGS)
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)
-    overrides: dict[str, object] = {}
-    if ws_port is not None:
-        overrides["ws_port"] = ws_port
-    if host is not None:
-        overrides["host"] = host
-    if worker is not None:
-        overrides["worker"] = worker
-    if metrics_port is not None:
-        overrides["metrics_port"] = metrics_port
-    if redis is not None:
-        overrides["redis"] = redis
-    if routing is not None:
-        try:
-            overrides["routing"] = parse_policy(routing).value
-        except ValueError as exc:
-            fail(str(exc), Exit.USAGE)
-    llm_settings = settings.llm
-    if llm is not None:
-        if llm not in ("echo", "openai"):
-            fail(f"--llm must be echo or openai, got {llm!r}", Exit.USAGE)
-        llm_settings = replace(llm_settings, kind=llm)
-    if llm_url is not None:
-        llm_settings = replace(llm_settings, base_url=llm_url)
-    if llm_model is not None:
-        llm_settings = replace(llm_settings, model=llm_model)
-    settings = replace(settings, llm=llm_settings, **overrides)  # type: ignore[arg-type]
     try:
         asyncio.run(serve_forever(settings))
     except RegistryUnavailable as exc:

@@ -27,6 +27,10 @@ Scale-out (docs/registry.md): voicectl worker --host 0.0.0.0 --redis redis://10.
 """
 
 
+# Keys whose flag is not ``--`` + the key with dashes, so errors name the flag typed.
+FLAGS = {"voicepacks_dir": "--voicepacks"}
+
+
 def worker_command(
     port: int | None = typer.Option(None, help="Port to listen on (0 = any free port)."),
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
@@ -82,6 +86,7 @@ def worker_command(
                 "gpu": gpu,
                 "metrics_port": metrics_port,
             },
+            flags=FLAGS,
         )
         if len(settings.gpus) > 1:
             if settings.worker_id:

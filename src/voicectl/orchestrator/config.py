@@ -1,14 +1,27 @@
-"""Orchestrator configuration: defaults < configs/orchestrator.yaml < CLI flags.
+"""Orchestrator configuration: defaults < configs/orchestrator.yaml < VOICECTL_* < flags.
 
-Validated once at start; every error names the key and what is allowed.
+``OrchestratorSettings`` defines each key once, with what it accepts; the defaults
+are the runtime dataclasses' own. Every error names the file and key, the variable or
+the flag, and what is allowed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from voicectl.config_layers import (
+    Layer,
+    LayeredSettings,
+    Resolved,
+    allowed,
+    environment_layer,
+    resolve,
+)
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
 from voicectl.orchestrator.turns import EndpointingConfig
@@ -48,193 +61,206 @@ class OrchestratorConfig:
     registry_prefix: str = "voicectl"
 
 
-def _int(section: str, key: str, value: Any, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise OrchestratorConfigError(f"{section}.{key} must be an integer in {low}..{high}, "
-                                      f"got {value!r}")  # fmt: skip
-    return value
+_BASE = OrchestratorConfig()
+_POLICY = SessionPolicy()
+_TURNS = EndpointingConfig()
+_LLM = LLMSettings()
 
 
-def _dbfs(name: str, value: Any) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not -100.0 <= value <= 0.0:
-        raise OrchestratorConfigError(f"{name} must be a level in dBFS, -100..0, got {value!r}")
-    return float(value)
+class _Keys(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _prob(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not 0.15 <= value <= 1.0:
-        raise OrchestratorConfigError(
-            f"{name} must be a Silero speech probability, 0.15..1, or null (webrtcvad "
-            f"alone), got {value!r}"
-        )
-    return float(value)
+class AsrKeys(_Keys):
+    model: str = Field(_BASE.asr_model, description="empty = tiny.en; or a CTranslate2 folder")
+    device: Literal["cpu", "cuda"] = _BASE.asr_device  # type: ignore[assignment]
+    compute_type: str = _BASE.asr_compute_type
 
 
-def _str(section: str, key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise OrchestratorConfigError(f"{section}.{key} must be a string, got {value!r}")
-    return value
+class LlmKeys(_Keys):
+    kind: Literal["echo", "openai"] = _LLM.kind  # type: ignore[assignment]
+    base_url: str = Field(_LLM.base_url, json_schema_extra=allowed("an http:// or https:// URL"))
+    model: str = _LLM.model
+    api_key_env: str = _LLM.api_key_env
+    timeout_s: float = Field(_LLM.timeout_s, ge=0.1, le=600.0)
+    system_prompt: str = _LLM.system_prompt
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value
 
 
-def _check_keys(section: str, data: dict[str, Any], allowed: set[str]) -> None:
-    unknown = set(data) - allowed
-    if unknown:
-        raise OrchestratorConfigError(
-            f"{section}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
-        )
+class ThresholdKeys(_Keys):
+    """One phase's VAD thresholds; keys left out keep that phase's defaults."""
 
-
-def _routing(value: Any) -> str:
-    try:
-        return parse_policy(_str("orchestrator", "routing", value)).value
-    except ValueError as exc:
-        raise OrchestratorConfigError(f"orchestrator.routing: {exc}") from None
-
-
-def _policy(data: dict[str, Any]) -> SessionPolicy:
-    base = SessionPolicy()
-    _check_keys("barge_in", data, {"confirm_ms", "vad_aggressiveness", "pacer_lookahead_frames",
-                                   "partial_interval_ms", "thresholds",
-                                   "speculate_after_frames"})  # fmt: skip
-    thresholds = dict(base.thresholds)
-    raw = data.get("thresholds", {})
-    if not isinstance(raw, dict):
-        raise OrchestratorConfigError("barge_in.thresholds must map phases to thresholds")
-    for name, values in raw.items():
-        try:
-            phase = Phase(name)
-        except ValueError:
-            allowed = ", ".join(p.value for p in Phase)
-            raise OrchestratorConfigError(
-                f"barge_in.thresholds: unknown phase {name!r}; use {allowed}"
-            ) from None
-        if not isinstance(values, dict):
-            raise OrchestratorConfigError(f"barge_in.thresholds.{name} must be a mapping")
-        _check_keys(
-            f"barge_in.thresholds.{name}", values,
-            {"start_frames", "stop_frames", "min_rms_dbfs", "speech_prob"},
-        )  # fmt: skip
-        current = thresholds[phase]
-        thresholds[phase] = VadThresholds(
-            start_frames=_int(f"barge_in.thresholds.{name}", "start_frames",
-                              values.get("start_frames", current.start_frames), 1, 100),
-            stop_frames=_int(f"barge_in.thresholds.{name}", "stop_frames",
-                             values.get("stop_frames", current.stop_frames), 1, 500),
-            min_rms_dbfs=_dbfs(f"barge_in.thresholds.{name}.min_rms_dbfs",
-                               values.get("min_rms_dbfs", current.min_rms_dbfs)),
-            speech_prob=_prob(f"barge_in.thresholds.{name}.speech_prob",
-                              values.get("speech_prob", current.speech_prob)),
-        )  # fmt: skip
-    return replace(
-        base,
-        thresholds=thresholds,
-        confirm_ms=_int("barge_in", "confirm_ms", data.get("confirm_ms", base.confirm_ms), 0, 5000),
-        vad_aggressiveness=_int("barge_in", "vad_aggressiveness",
-                                data.get("vad_aggressiveness", base.vad_aggressiveness), 0, 3),
-        pacer_lookahead_frames=_int("barge_in", "pacer_lookahead_frames",
-                                    data.get("pacer_lookahead_frames",
-                                             base.pacer_lookahead_frames), 0, 50),
-        speculate_after_frames=_int("barge_in", "speculate_after_frames",
-                                    data.get("speculate_after_frames",
-                                             base.speculate_after_frames), 1, 100),
-        partial_interval_ms=_int("barge_in", "partial_interval_ms",
-                                 data.get("partial_interval_ms", base.partial_interval_ms),
-                                 100, 10_000),
-    )  # fmt: skip
-
-
-def _endpointing(data: Any) -> EndpointingConfig:
-    if not isinstance(data, dict):
-        raise OrchestratorConfigError("turns must be a mapping")
-    keys = ("min_delay_ms", "max_delay_ms", "resume_margin_ms", "continuation_ms")
-    _check_keys("turns", data, set(keys))
-    base = EndpointingConfig()
-    values = {key: _int("turns", key, data.get(key, getattr(base, key)), 0, 10_000)
-              for key in keys}  # fmt: skip
-    try:
-        return EndpointingConfig(**values)
-    except ValueError as exc:
-        raise OrchestratorConfigError(str(exc)) from None
-
-
-def _llm(data: dict[str, Any]) -> LLMSettings:
-    _check_keys("llm", data, {"kind", "base_url", "model", "api_key_env", "timeout_s",
-                              "system_prompt"})  # fmt: skip
-    kind = data.get("kind", "echo")
-    if kind not in ("echo", "openai"):
-        raise OrchestratorConfigError(f"llm.kind must be 'echo' or 'openai', got {kind!r}")
-    timeout = data.get("timeout_s", 30.0)
-    if not isinstance(timeout, int | float) or not 0 < timeout <= 600:
-        raise OrchestratorConfigError(f"llm.timeout_s must be in (0, 600], got {timeout!r}")
-    defaults = LLMSettings()
-    base_url = _str("llm", "base_url", data.get("base_url", defaults.base_url))
-    if not base_url.startswith(("http://", "https://")):
-        raise OrchestratorConfigError(
-            f"llm.base_url must start with http:// or https://, got {base_url!r}"
-        )
-    return LLMSettings(
-        kind=kind,
-        base_url=base_url,
-        model=_str("llm", "model", data.get("model", defaults.model)),
-        api_key_env=_str("llm", "api_key_env", data.get("api_key_env", defaults.api_key_env)),
-        timeout_s=float(timeout),
-        system_prompt=_str("llm", "system_prompt", data.get("system_prompt", "")),
+    start_frames: int | None = Field(None, ge=1, le=100)
+    stop_frames: int | None = Field(None, ge=1, le=500)
+    min_rms_dbfs: float | None = Field(
+        None, ge=-100.0, le=0.0, json_schema_extra=allowed("a level in dBFS, -100..0")
     )
+    speech_prob: float | None = Field(
+        None,
+        ge=0.15,
+        le=1.0,
+        json_schema_extra=allowed(
+            "a Silero speech probability, 0.15..1, or null (webrtcvad alone)"
+        ),
+    )
+
+    def over(self, base: VadThresholds) -> VadThresholds:
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        return replace(base, **given)
+
+
+class BargeInKeys(_Keys):
+    confirm_ms: int = Field(_POLICY.confirm_ms, ge=0, le=5000)
+    vad_aggressiveness: int = Field(_POLICY.vad_aggressiveness, ge=0, le=3)
+    pacer_lookahead_frames: int = Field(_POLICY.pacer_lookahead_frames, ge=0, le=50)
+    partial_interval_ms: int = Field(_POLICY.partial_interval_ms, ge=100, le=10_000)
+    speculate_after_frames: int = Field(_POLICY.speculate_after_frames, ge=1, le=100)
+    thresholds: dict[Phase, ThresholdKeys] = Field(default_factory=dict)
+
+
+class TurnsKeys(_Keys):
+    min_delay_ms: int = Field(_TURNS.min_delay_ms, ge=0, le=10_000)
+    max_delay_ms: int = Field(_TURNS.max_delay_ms, ge=0, le=10_000)
+    resume_margin_ms: int = Field(_TURNS.resume_margin_ms, ge=0, le=10_000)
+    continuation_ms: int = Field(_TURNS.continuation_ms, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_delay_ms > self.max_delay_ms:
+            raise ValueError(
+                f"need min_delay_ms <= max_delay_ms, got {self.min_delay_ms} "
+                f"and {self.max_delay_ms}"
+            )
+        return self
+
+
+class OrchestratorSettings(LayeredSettings):
+    """Every orchestrator key, once, with what it accepts (configs/orchestrator.yaml)."""
+
+    host: str = _BASE.host
+    ws_port: int = Field(_BASE.ws_port, ge=0, le=65535)
+    worker: str = Field(_BASE.worker, description="HOST:PORT; empty = an embedded worker")
+    model_id: str = _BASE.model_id
+    voice: str = _BASE.voice
+    asr: AsrKeys = AsrKeys()
+    llm: LlmKeys = LlmKeys()
+    barge_in: BargeInKeys = BargeInKeys()
+    turns: TurnsKeys = TurnsKeys()
+    metrics_port: int | None = Field(_BASE.metrics_port, ge=0, le=65535)
+    redis: str = _BASE.redis
+    routing: str = Field(
+        _BASE.routing, json_schema_extra=allowed("least-busy, prefer-resident or random")
+    )
+    registry_prefix: str = _BASE.registry_prefix
+
+    @field_validator("routing")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        try:
+            return parse_policy(value).value
+        except ValueError:
+            raise ValueError(
+                f"must be least-busy, prefer-resident or random, got {value!r}"
+            ) from None
+
+    def to_config(self) -> OrchestratorConfig:
+        barge_in, turns = self.barge_in, self.turns
+        thresholds = dict(_POLICY.thresholds)
+        for phase, keys in barge_in.thresholds.items():
+            thresholds[phase] = keys.over(thresholds[phase])
+        policy = replace(
+            _POLICY,
+            thresholds=thresholds,
+            confirm_ms=barge_in.confirm_ms,
+            vad_aggressiveness=barge_in.vad_aggressiveness,
+            pacer_lookahead_frames=barge_in.pacer_lookahead_frames,
+            partial_interval_ms=barge_in.partial_interval_ms,
+            speculate_after_frames=barge_in.speculate_after_frames,
+            endpointing=EndpointingConfig(**turns.model_dump()),
+        )
+        return OrchestratorConfig(
+            host=self.host,
+            ws_port=self.ws_port,
+            worker=self.worker,
+            model_id=self.model_id,
+            voice=self.voice,
+            asr_model=self.asr.model,
+            asr_device=self.asr.device,
+            asr_compute_type=self.asr.compute_type,
+            llm=LLMSettings(**self.llm.model_dump()),
+            policy=policy,
+            metrics_port=self.metrics_port,
+            redis=self.redis,
+            routing=self.routing,
+            registry_prefix=self.registry_prefix,
+        )
+
+
+def _file_values(path: Path | None, data: dict[str, object]) -> dict[str, object]:
+    section = data.get("orchestrator", data)
+    if not isinstance(section, dict):
+        raise OrchestratorConfigError(
+            f"{path or 'config'}: orchestrator must be a mapping of keys to values"
+        )
+    values = {str(k): v for k, v in section.items()}
+    asr = values.get("asr")
+    model = asr.get("model") if isinstance(asr, dict) else None
+    relative = isinstance(model, str) and model and not Path(model).is_absolute()
+    if path is not None and isinstance(asr, dict) and relative:
+        # A path in a file means a path next to that file, wherever the command runs.
+        values["asr"] = {**asr, "model": str(path.parent / str(model))}
+    return values
+
+
+def _given(values: Mapping[str, object]) -> dict[str, object]:
+    """Flag values without the flags left out (None), nested mappings included."""
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            value = _given(value)
+            if not value:
+                continue
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def resolve_orchestrator_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cli: Mapping[str, object] | None = None,
+    flags: Mapping[str, str] | None = None,
+) -> Resolved[OrchestratorSettings]:
+    """Defaults < ``path`` < VOICECTL_* (VOICECTL_LLM__MODEL for llm.model) < flags."""
+    layers: list[Layer] = []
+    if path is not None:
+        data = read_mapping(path, OrchestratorConfigError)
+        layers.append(Layer("file", _file_values(path, data), file=path))
+    layers.append(environment_layer(OrchestratorSettings, env))
+    layers.append(Layer("flag", _given(cli or {}), flags=flags or {}))
+    return resolve(OrchestratorSettings, layers, OrchestratorConfigError)
+
+
+def load_orchestrator_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cli: Mapping[str, object] | None = None,
+    flags: Mapping[str, str] | None = None,
+) -> OrchestratorConfig:
+    """The validated configuration; ``OrchestratorConfigError`` names the key at fault."""
+    resolved = resolve_orchestrator_config(path, env=env, cli=cli, flags=flags)
+    return resolved.settings.to_config()
 
 
 def from_mapping(data: dict[str, Any]) -> OrchestratorConfig:
-    section = data.get("orchestrator", data)
-    if not isinstance(section, dict):
-        raise OrchestratorConfigError("orchestrator must be a mapping")
-    _check_keys("orchestrator", section, {"host", "ws_port", "worker", "model_id", "voice",
-                                          "asr", "llm", "barge_in", "turns", "metrics_port",
-                                          "redis", "routing", "registry_prefix"})  # fmt: skip
-    asr = section.get("asr", {})
-    if not isinstance(asr, dict):
-        raise OrchestratorConfigError("orchestrator.asr must be a mapping")
-    _check_keys("asr", asr, {"model", "device", "compute_type"})
-    device = asr.get("device", "cpu")
-    if device not in ("cpu", "cuda"):
-        raise OrchestratorConfigError(f"asr.device must be 'cpu' or 'cuda', got {device!r}")
-    base = OrchestratorConfig()
-    return OrchestratorConfig(
-        host=_str("orchestrator", "host", section.get("host", base.host)),
-        ws_port=_int("orchestrator", "ws_port", section.get("ws_port", base.ws_port), 0, 65535),
-        worker=_str("orchestrator", "worker", section.get("worker", "")),
-        model_id=_str("orchestrator", "model_id", section.get("model_id", "")),
-        voice=_str("orchestrator", "voice", section.get("voice", "")),
-        asr_model=_str("asr", "model", asr.get("model", "")),
-        asr_device=device,
-        asr_compute_type=_str("asr", "compute_type", asr.get("compute_type", "int8")),
-        llm=_llm(section.get("llm", {}) or {}),
-        policy=replace(
-            _policy(section.get("barge_in", {}) or {}),
-            endpointing=_endpointing(section.get("turns", {}) or {}),
-        ),
-        redis=_str("orchestrator", "redis", section.get("redis", "")),
-        routing=_routing(section.get("routing", base.routing)),
-        registry_prefix=_str(
-            "orchestrator", "registry_prefix", section.get("registry_prefix", base.registry_prefix)
-        ),
-        metrics_port=None
-        if section.get("metrics_port") is None
-        else _int("orchestrator", "metrics_port", section["metrics_port"], 0, 65535),
-    )
-
-
-def load_orchestrator_config(path: Path | None) -> OrchestratorConfig:
-    if path is None:
-        return OrchestratorConfig()
-    data = read_mapping(path, OrchestratorConfigError)
-    try:
-        config = from_mapping(data)
-    except OrchestratorConfigError as exc:
-        raise OrchestratorConfigError(f"{path}: {exc}") from None
-    if config.asr_model and not Path(config.asr_model).is_absolute():
-        # A path in a file means a path next to that file, wherever the command runs.
-        config = replace(config, asr_model=str(path.parent / config.asr_model))
-    return config
+    """The configuration a YAML document's mapping describes, without the environment."""
+    layer = Layer("file", _file_values(None, data))
+    return resolve(OrchestratorSettings, [layer], OrchestratorConfigError).settings.to_config()

@@ -1,17 +1,29 @@
 """Worker configuration: defaults < YAML < environment (VOICECTL_*) < CLI flags.
 
-Every value is validated here, once, with an error that names the key and what
-is allowed, so a typo in configs/worker.yaml fails at start, not mid-session.
+``WorkerSettings`` defines each key once, with what it accepts; a typo in
+configs/worker.yaml fails at start, with an error naming the file and key, the
+variable or the flag. ``WorkerConfig`` is the resolved value the worker runs on.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field, StringConstraints, field_validator
+from pydantic_settings import NoDecode
+
+from voicectl.config_layers import (
+    Layer,
+    LayeredSettings,
+    Resolved,
+    allowed,
+    environment_layer,
+    resolve,
+)
 from voicectl.worker.catalog import DEFAULT_MODEL_ID
 from voicectl.worker.memory import parse_size
 from voicectl.yamlfile import read_mapping
@@ -54,105 +66,6 @@ class WorkerConfig:
         return 3 * self.heartbeat_seconds
 
 
-def _as_int(key: str, low: int, high: int) -> Callable[[object], int]:
-    def parse(value: object) -> int:
-        try:
-            number = int(str(value))
-        except ValueError:
-            raise ConfigError(f"{key} must be an integer in {low}..{high}, got {value!r}") from None
-        if not low <= number <= high:
-            raise ConfigError(f"{key} must be in {low}..{high}, got {number}")
-        return number
-
-    return parse
-
-
-def _as_float(key: str, low: float, high: float) -> Callable[[object], float]:
-    def parse(value: object) -> float:
-        try:
-            number = float(str(value))
-        except ValueError:
-            raise ConfigError(
-                f"{key} must be a number in {low:g}..{high:g}, got {value!r}"
-            ) from None
-        if not low <= number <= high:
-            raise ConfigError(f"{key} must be in {low:g}..{high:g}, got {number:g}")
-        return number
-
-    return parse
-
-
-def _as_ttl(value: object) -> float | None:
-    """TTL in seconds; 0, 'none' or 'never' disables idle eviction."""
-    if value is None or str(value).strip().lower() in {"none", "never", "0", "off"}:
-        return None
-    return _as_float("ttl_seconds", 0.01, 7 * 24 * 3600.0)(value)
-
-
-def _as_size(value: object) -> int | None:
-    if value is None or str(value).strip().lower() in {"none", "off", ""}:
-        return None
-    try:
-        return parse_size(str(value))
-    except ValueError as exc:
-        raise ConfigError(f"memory_budget: {exc}") from None
-
-
-def _as_list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ConfigError(
-        f"preload must be a list of model ids or a comma-separated string, got {value!r}"
-    )
-
-
-def _as_bool(key: str) -> Callable[[object], bool]:
-    def parse(value: object) -> bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in {"1", "true", "yes", "on"}:
-            return True
-        if text in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-
-    return parse
-
-
-def _as_str(key: str) -> Callable[[object], str]:
-    def parse(value: object) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{key} must be a non-empty string, got {value!r}")
-        return value.strip()
-
-    return parse
-
-
-def _as_optional_str(key: str) -> Callable[[object], str | None]:
-    def parse(value: object) -> str | None:
-        if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
-            return None
-        return _as_str(key)(value)
-
-    return parse
-
-
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
-
-def _as_redis_url(value: object) -> str | None:
-    url = _as_optional_str("redis")(value)
-    if url is not None and not url.startswith(REDIS_SCHEMES):
-        raise ConfigError(
-            f"redis must be a URL starting with {', '.join(REDIS_SCHEMES)} "
-            f"(e.g. redis://:password@host:6379/0), got {url!r}"
-        )
-    return url
-
-
 def detect_gpus() -> tuple[int, ...]:
     """GPU indices listed by ``nvidia-smi -L`` (empty when there is none)."""
     try:
@@ -164,84 +77,151 @@ def detect_gpus() -> tuple[int, ...]:
     return tuple(range(sum(1 for line in listing.splitlines() if line.startswith("GPU "))))
 
 
-def _as_gpus(value: object) -> tuple[int, ...]:
-    """``0``, ``0,1``, ``[0, 1]``, ``all`` (every GPU nvidia-smi lists) or none."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
-        return ()
-    if isinstance(value, str) and value.strip().lower() == "all":
-        found = detect_gpus()
-        if not found:
-            raise ConfigError("gpu 'all' found no GPU (nvidia-smi -L lists none); give indices")
-        return found
-    items: list[object]
-    if isinstance(value, str):
-        items = [v.strip() for v in value.split(",")]
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        items = [value]
-    indices: list[int] = []
-    for item in items:
-        if isinstance(item, bool) or not str(item).isdigit() or int(str(item)) > 63:
-            raise ConfigError(
-                f"gpu must be 'all' or comma-separated GPU indices 0..63 (e.g. 0,1), got {value!r}"
-            )
-        indices.append(int(str(item)))
-    if len(set(indices)) != len(indices):
-        raise ConfigError(f"gpu lists an index twice: {value!r}")
-    return tuple(indices)
-
-
-def _as_registry_ttl(value: object) -> float | None:
-    if value is None or str(value).strip().lower() in {"", "none", "auto"}:
-        return None
-    return _as_float("registry_ttl", 0.1, 3600.0)(value)
-
-
-def _as_optional_port(value: object) -> int | None:
-    if value is None or str(value).strip().lower() in {"", "none", "off"}:
-        return None
-    return _as_int("metrics_port", 0, 65535)(value)
-
-
-# YAML / env key -> (dataclass field, parser)
-KEYS: dict[str, tuple[str, Callable[[object], object]]] = {
-    "host": ("host", _as_str("host")),
-    "port": ("port", _as_int("port", 0, 65535)),
-    "default_model": ("default_model", _as_str("default_model")),
-    "preload": ("preload", _as_list),
-    "ttl": ("ttl_seconds", _as_ttl),
-    "max_loaded": ("max_loaded", _as_int("max_loaded", 1, 64)),
-    "memory_budget": ("memory_budget_bytes", _as_size),
-    "warmup": ("warmup", _as_bool("warmup")),
-    "voicepacks_dir": ("voicepacks_dir", lambda v: Path(_as_str("voicepacks_dir")(v))),
-    "target_rms_dbfs": ("target_rms_dbfs", _as_float("target_rms_dbfs", -40.0, -6.0)),
-    "lookahead_ms": ("lookahead_ms", _as_int("lookahead_ms", 100, 10_000)),
-    "drain_seconds": ("drain_seconds", _as_float("drain_seconds", 0.0, 600.0)),
-    "mock_rtf": ("mock_rtf", _as_float("mock_rtf", 0.0, 10.0)),
-    "redis": ("redis_url", _as_redis_url),
-    "registry_prefix": ("registry_prefix", _as_str("registry_prefix")),
-    "advertise_host": ("advertise_host", _as_optional_str("advertise_host")),
-    "worker_id": ("worker_id", _as_optional_str("worker_id")),
-    "heartbeat": ("heartbeat_seconds", _as_float("heartbeat", 0.05, 300.0)),
-    "registry_ttl": ("registry_ttl_seconds", _as_registry_ttl),
-    "gpu": ("gpus", _as_gpus),
-    "metrics_port": ("metrics_port", _as_optional_port),
+_D = WorkerConfig()
+OFF = {"", "none", "off", "null"}
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# The key as users write it -> the WorkerConfig attribute, where the two differ.
+RUNTIME_NAMES = {
+    "ttl": "ttl_seconds",
+    "memory_budget": "memory_budget_bytes",
+    "redis": "redis_url",
+    "heartbeat": "heartbeat_seconds",
+    "registry_ttl": "registry_ttl_seconds",
+    "gpu": "gpus",
 }
-ENV_PREFIX = "VOICECTL_"
 
 
-def _apply(config: WorkerConfig, values: Mapping[str, object], origin: str) -> WorkerConfig:
-    changes: dict[str, object] = {}
-    for key, value in values.items():
-        if key not in KEYS:
-            raise ConfigError(f"{origin}: unknown key {key!r}; known keys: {', '.join(KEYS)}")
-        name, parse = KEYS[key]
+def _is_off(value: object) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().lower() in OFF)
+
+
+class WorkerSettings(LayeredSettings):
+    """Every worker key, once, with what it accepts (configs/worker.yaml documents them)."""
+
+    host: Text = _D.host
+    port: int = Field(_D.port, ge=0, le=65535)
+    default_model: Text = _D.default_model
+    preload: Annotated[tuple[str, ...], NoDecode] = Field(
+        _D.preload, json_schema_extra=allowed("a list of model ids or a comma-separated string")
+    )
+    ttl: float | None = Field(
+        _D.ttl_seconds, json_schema_extra=allowed("seconds in 0.01..604800, or 0/never")
+    )
+    max_loaded: int = Field(_D.max_loaded, ge=1, le=64)
+    memory_budget: int | None = Field(
+        _D.memory_budget_bytes, json_schema_extra=allowed("a size such as 4GiB, or none")
+    )
+    warmup: bool = _D.warmup
+    voicepacks_dir: Path | None = _D.voicepacks_dir
+    target_rms_dbfs: float = Field(_D.target_rms_dbfs, ge=-40.0, le=-6.0)
+    lookahead_ms: int = Field(_D.lookahead_ms, ge=100, le=10_000)
+    drain_seconds: float = Field(_D.drain_seconds, ge=0.0, le=600.0)
+    mock_rtf: float = Field(_D.mock_rtf, ge=0.0, le=10.0)
+    redis: str | None = Field(
+        _D.redis_url,
+        json_schema_extra=allowed("a URL starting with " + ", ".join(REDIS_SCHEMES)),
+    )
+    registry_prefix: Text = _D.registry_prefix
+    advertise_host: Text | None = _D.advertise_host
+    worker_id: Text | None = _D.worker_id
+    heartbeat: float = Field(_D.heartbeat_seconds, ge=0.05, le=300.0)
+    registry_ttl: float | None = Field(
+        _D.registry_ttl_seconds, json_schema_extra=allowed("seconds in 0.1..3600, or auto")
+    )
+    gpu: Annotated[tuple[int, ...], NoDecode] = Field(
+        _D.gpus, json_schema_extra=allowed("'all' or comma-separated GPU indices 0..63 (0,1)")
+    )
+    metrics_port: int | None = Field(_D.metrics_port, ge=0, le=65535)
+
+    @field_validator("preload", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _ttl_off(cls, value: object) -> object:
+        """0, none, never or off: no idle eviction."""
+        if _is_off(value) or str(value).strip().lower() in {"never", "0", "0.0"}:
+            return None
+        return value
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl_range(cls, value: float | None) -> float | None:
+        if value is not None and not 0.01 <= value <= 7 * 24 * 3600:
+            raise ValueError(f"must be in 0.01..604800 seconds (or 0/never), got {value:g}")
+        return value
+
+    @field_validator("memory_budget", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        if _is_off(value):
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
         try:
-            changes[name] = parse(value)
-        except ConfigError as exc:
-            raise ConfigError(f"{origin}: {exc}") from None
-    return replace(config, **changes)  # type: ignore[arg-type]
+            return parse_size(str(value))
+        except ValueError as exc:
+            raise ValueError(f"is not a size: {exc}") from None
+
+    @field_validator("redis", "advertise_host", "worker_id", "metrics_port", mode="before")
+    @classmethod
+    def _optional(cls, value: object) -> object:
+        return None if _is_off(value) else value
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().startswith(REDIS_SCHEMES):
+            raise ValueError(
+                f"must be a URL starting with {', '.join(REDIS_SCHEMES)} "
+                f"(e.g. redis://:password@host:6379/0), got {value!r}"
+            )
+        return None if value is None else value.strip()
+
+    @field_validator("registry_ttl", mode="before")
+    @classmethod
+    def _auto_ttl(cls, value: object) -> object:
+        return None if _is_off(value) or str(value).strip().lower() == "auto" else value
+
+    @field_validator("registry_ttl")
+    @classmethod
+    def _registry_ttl_range(cls, value: float | None) -> float | None:
+        if value is not None and not 0.1 <= value <= 3600:
+            raise ValueError(f"must be in 0.1..3600 seconds (or auto), got {value:g}")
+        return value
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpus(cls, value: object) -> tuple[int, ...]:
+        """``0``, ``0,1``, ``[0, 1]``, ``all`` (every GPU nvidia-smi lists) or none."""
+        if _is_off(value):
+            return ()
+        if isinstance(value, str) and value.strip().lower() == "all":
+            found = detect_gpus()
+            if not found:
+                raise ValueError("is 'all', but nvidia-smi -L found no GPU; give indices")
+            return found
+        given = value.split(",") if isinstance(value, str) else value
+        items: list[object] = list(given) if isinstance(given, list | tuple) else [given]
+        text = [str(item).strip() for item in items]
+        if any(
+            isinstance(i, bool) or not t.isdigit() or int(t) > 63
+            for i, t in zip(items, text, strict=True)
+        ):
+            raise ValueError(
+                f"must be 'all' or comma-separated GPU indices 0..63 (e.g. 0,1), got {value!r}"
+            )
+        if len(set(text)) != len(text):
+            raise ValueError(f"lists an index twice: {value!r}")
+        return tuple(int(t) for t in text)
+
+    def to_config(self) -> WorkerConfig:
+        return WorkerConfig(**{RUNTIME_NAMES.get(k, k): v for k, v in self})
 
 
 def read_yaml(path: Path) -> dict[str, object]:
@@ -249,7 +229,33 @@ def read_yaml(path: Path) -> dict[str, object]:
     section = data.get("worker", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: 'worker' must be a mapping")
-    return {str(k): v for k, v in section.items()}
+    values = {str(k): v for k, v in section.items()}
+    pack_dir = values.get("voicepacks_dir")
+    if isinstance(pack_dir, str) and pack_dir and not Path(pack_dir).is_absolute():
+        # A path in a file means a path next to that file, wherever the command runs.
+        values["voicepacks_dir"] = str(path.parent / pack_dir)
+    return values
+
+
+def resolve_worker_config(
+    *,
+    yaml_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cli: Mapping[str, object] | None = None,
+    flags: Mapping[str, str] | None = None,
+) -> Resolved[WorkerSettings]:
+    """The layers merged in precedence order, with where each value came from.
+
+    CLI values of None mean "not given"; ``flags`` spells a key's flag where it is not
+    ``--`` + the key with dashes (``voicepacks_dir`` is ``--voicepacks``).
+    """
+    layers: list[Layer] = []
+    if yaml_path is not None:
+        layers.append(Layer("file", read_yaml(yaml_path), file=yaml_path))
+    layers.append(environment_layer(WorkerSettings, env))
+    given = {k: v for k, v in (cli or {}).items() if v is not None}
+    layers.append(Layer("flag", given, flags=flags or {}))
+    return resolve(WorkerSettings, layers, ConfigError)
 
 
 def load_worker_config(
@@ -257,25 +263,11 @@ def load_worker_config(
     yaml_path: Path | None = None,
     env: Mapping[str, str] | None = None,
     cli: Mapping[str, object] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> WorkerConfig:
-    """Merge the layers in precedence order; CLI values of None mean "not given"."""
-    config = WorkerConfig()
-    if yaml_path is not None:
-        values = read_yaml(yaml_path)
-        pack_dir = values.get("voicepacks_dir")
-        if isinstance(pack_dir, str) and pack_dir and not Path(pack_dir).is_absolute():
-            # A path in a file means a path next to that file, wherever the command runs.
-            values["voicepacks_dir"] = str(yaml_path.parent / pack_dir)
-        config = _apply(config, values, str(yaml_path))
-    environ = os.environ if env is None else env
-    env_values = {
-        key: environ[ENV_PREFIX + key.upper()]
-        for key in KEYS
-        if ENV_PREFIX + key.upper() in environ
-    }
-    config = _apply(config, env_values, "environment")
-    cli_values = {k: v for k, v in (cli or {}).items() if v is not None}
-    return _apply(config, cli_values, "command line")
+    """Defaults < YAML < environment < CLI flags, validated (``ConfigError`` names the key)."""
+    resolved = resolve_worker_config(yaml_path=yaml_path, env=env, cli=cli, flags=flags)
+    return resolved.settings.to_config()
 
 
 def config_to_mapping(config: WorkerConfig) -> dict[str, object]:
@@ -283,7 +275,8 @@ def config_to_mapping(config: WorkerConfig) -> dict[str, object]:
     (the supervisor hands a resolved config to its child processes this way)."""
     out: dict[str, object] = {}
     defaults = WorkerConfig()
-    for key, (name, _) in KEYS.items():
+    for key in WorkerSettings.model_fields:
+        name = RUNTIME_NAMES.get(key, key)
         value = getattr(config, name)
         if value is None and getattr(defaults, name) is None:
             continue
