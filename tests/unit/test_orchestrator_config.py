@@ -104,3 +104,41 @@ def test_a_relative_asr_model_is_relative_to_the_file(tmp_path: Path) -> None:
     assert config.asr_model == str(tmp_path / "conf" / "../models/tiny")
     config_file.write_text("orchestrator:\n  asr:\n    model: /opt/models/tiny\n")
     assert load_orchestrator_config(config_file).asr_model == "/opt/models/tiny"
+
+
+def test_the_environment_layer_sits_between_the_file_and_the_flags(tmp_path: Path) -> None:
+    path = tmp_path / "orchestrator.yaml"
+    path.write_text("orchestrator:\n  ws_port: 9000\n  llm:\n    model: from-file\n")
+    env = {"VOICECTL_WS_PORT": "9100", "VOICECTL_LLM__MODEL": "qwen2.5"}
+    assert load_orchestrator_config(path, env={}).ws_port == 9000
+    from_env = load_orchestrator_config(path, env=env)
+    assert (from_env.ws_port, from_env.llm.model) == (9100, "qwen2.5")
+    assert from_env.llm.kind == "echo"  # the rest of llm keeps its defaults
+    flags = {"llm.model": "--llm-model"}
+    from_flags = load_orchestrator_config(
+        path, env=env, cli={"ws_port": 9200, "llm": {"model": "llama", "kind": None}}, flags=flags
+    )
+    assert (from_flags.ws_port, from_flags.llm.model) == (9200, "llama")
+
+
+def test_a_nested_variable_is_named_in_its_error() -> None:
+    env = {"VOICECTL_BARGE_IN__THRESHOLDS__SPEAKING__START_FRAMES": "0"}
+    with pytest.raises(
+        OrchestratorConfigError,
+        match=r"^environment: VOICECTL_BARGE_IN__THRESHOLDS__SPEAKING__START_FRAMES must be an "
+        r"integer in 1\.\.100, got '0'$",
+    ):
+        load_orchestrator_config(None, env=env)
+    phase = load_orchestrator_config(
+        None, env={"VOICECTL_BARGE_IN__THRESHOLDS__SPEAKING__START_FRAMES": "5"}
+    ).policy.thresholds[Phase.SPEAKING]
+    assert (phase.start_frames, phase.stop_frames) == (5, 8)  # stop_frames keeps its default
+
+
+def test_a_bad_flag_is_named_as_typed() -> None:
+    with pytest.raises(OrchestratorConfigError, match=r"^--llm must be one of 'echo', 'openai'"):
+        load_orchestrator_config(
+            None, env={}, cli={"llm": {"kind": "gpt"}}, flags={"llm.kind": "--llm"}
+        )
+    with pytest.raises(OrchestratorConfigError, match=r"^--routing must be least-busy"):
+        load_orchestrator_config(None, env={}, cli={"routing": "fastest"})
