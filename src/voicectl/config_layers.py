@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from types import UnionType
 from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
+from urllib.parse import urlsplit, urlunsplit
 
 import annotated_types
 from pydantic import BaseModel, ValidationError
@@ -280,6 +281,17 @@ def _without_none(annotation: object) -> object:
         if len(kept) == 1:
             return kept[0]
     return annotation
+
+
+def hide_password(value: object) -> object:
+    """``redis://:secret@host`` -> ``redis://:***@host``: shown, never leaked."""
+    if not isinstance(value, str) or "@" not in value or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def flatten(values: Mapping[str, object], prefix: str = "") -> dict[str, object]:

@@ -21,6 +21,9 @@ from voicectl.bench.peer import SUITE, PeerUnavailable
 from voicectl.cli.bench_peer import PEERS, UnknownModel, peer_table, run_peer
 from voicectl.cli.common import (
     CONNECT_TIMEOUT_HELP,
+    LOG_LEVEL_HELP,
+    QUIET,
+    VERBOSE,
     Exit,
     check_worker,
     console,
@@ -28,8 +31,8 @@ from voicectl.cli.common import (
     fail,
     grpc_errors,
     print_json,
+    start_logging,
 )
-from voicectl.observability.logging import setup_logging
 from voicectl.rpc.client import TTSClient
 from voicectl.worker.config import ConfigError, load_worker_config
 from voicectl.worker.server import Worker
@@ -138,9 +141,11 @@ def fal_command(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report."),
     connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
-    log_level: str = typer.Option("warning", help="debug, info, warning or error."),
+    log_level: str = typer.Option("warning", help=LOG_LEVEL_HELP),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     if worker is not None:
         check_worker(worker, timeout=connect_timeout)
     if peer is not None:

@@ -25,6 +25,9 @@ from voicectl.bench.scenario import ScenarioError
 from voicectl.bench.spoken import run_e2e
 from voicectl.bench.turns import run_turns
 from voicectl.cli.common import (
+    LOG_LEVEL_HELP,
+    QUIET,
+    VERBOSE,
     Exit,
     check_worker,
     check_ws_url,
@@ -32,8 +35,8 @@ from voicectl.cli.common import (
     err_console,
     fail,
     print_json,
+    start_logging,
 )
-from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.rpc.client import TTSClient
 from voicectl.worker.config import load_worker_config
@@ -103,7 +106,7 @@ URL = typer.Option(None, help="ws://HOST:PORT of a running orchestrator (default
 WORKER = typer.Option(None, help="HOST:PORT of a worker for the embedded orchestrator.")
 MODEL = typer.Option("", help="Model of the replies (default: the worker's).")
 JSON = typer.Option(False, "--json", help="Print a JSON report.")
-LOG = typer.Option("warning", help="debug, info, warning or error.")
+LOG = typer.Option("warning", help=LOG_LEVEL_HELP)
 
 
 def _recordings(inputs: list[Path], references: list[str] | None = None) -> list[Recording]:
@@ -124,7 +127,8 @@ def bargein_command(
         None, "--input", help="Recording to interrupt with (WAV, FLAC, MP3...); default espeak-ng."
     ),
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
-    json_out: bool = JSON, log_level: str = LOG,
+    json_out: bool = JSON,
+    log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
 ) -> None:  # fmt: skip
     """Barge-in latency: speech onset in the input -> last reply frame sent (server) and ->
     playback stopped (client); false-pause and false-stop rates on noise bursts.
@@ -132,7 +136,7 @@ def bargein_command(
 
     Example: voicectl bench bargein --runs 10 --json
     """
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     cfg = _config(url, worker, model, runs)
     speech = _recordings([input_file])[0].speech if input_file is not None else None
     report = _run(lambda tick: run_bargein(cfg, interruption=speech, progress=tick), runs,
@@ -146,14 +150,15 @@ def e2e_command(
         [], "--input", help="Recorded question (WAV, FLAC, MP3...), repeatable; default espeak-ng."
     ),
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
-    json_out: bool = JSON, log_level: str = LOG,
+    json_out: bool = JSON,
+    log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
 ) -> None:  # fmt: skip
     """Voice-to-voice: end of the user's speech -> first reply frame at the client
     (echo LLM). Target: p95 < 400 ms.
 
     Example: voicectl bench e2e --runs 10 --json
     """
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     cfg = _config(url, worker, model, runs)
     speech = [rec.speech for rec in _recordings(inputs)]
     report = _run(lambda tick: run_e2e(cfg, speech=speech, progress=tick),
@@ -199,7 +204,8 @@ def turns_command(
     ),
     runs: int = typer.Option(3, min=1, help="Runs per recording."),
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
-    json_out: bool = JSON, log_level: str = LOG,
+    json_out: bool = JSON,
+    log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
 ) -> None:  # fmt: skip
     """Real speech heard by the orchestrator: each recording streamed in real time; the
     turns it took (1 = the sentence stayed whole), WER against the reference, Whisper
@@ -207,7 +213,7 @@ def turns_command(
 
     Example: voicectl bench turns --input ../shared/audio/jfk.flac --runs 3 --json
     """
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     cfg = _config(url, worker, model, runs)
     recordings = _recordings(inputs, references)
     report = _run(lambda tick: run_turns(cfg, recordings, progress=tick),
@@ -220,14 +226,15 @@ def turns_command(
 
 def jitter_command(
     sessions: int = typer.Option(8, min=1, help="Concurrent sessions, one reply each."),
-    worker: str | None = WORKER, model: str = MODEL, json_out: bool = JSON, log_level: str = LOG,
+    worker: str | None = WORKER, model: str = MODEL, json_out: bool = JSON,
+    log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
 ) -> None:  # fmt: skip
     """Pacing jitter at the transport: how late each reply frame leaves the pacer, with N
     concurrent sessions (embedded orchestrator). Target: p95 < 2 ms.
 
     Example: voicectl bench jitter --sessions 8 --worker 127.0.0.1:50051 --json
     """
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     cfg = _config(None, worker, model, 1)
     report = _run(lambda tick: run_jitter(cfg, sessions=sessions), 1, "jitter")
     _show(report.to_dict(), json_out, f"pacing lateness (ms), {sessions} sessions")
@@ -236,13 +243,13 @@ def jitter_command(
 def asr_command(
     runs: int = typer.Option(5, min=1, help="Spoken questions."),
     url: str | None = URL, worker: str | None = WORKER, json_out: bool = JSON,
-    log_level: str = LOG,
+    log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
 ) -> None:  # fmt: skip
     """ASR latency: end of the user's speech -> final transcript at the client.
 
     Example: voicectl bench asr --runs 5 --json
     """
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     cfg = _config(url, worker, "", runs)
     report = _run(lambda tick: run_asr(cfg, progress=tick), runs, "asr")
     _show(report.to_dict(), json_out, "end of speech -> final transcript (ms)")
@@ -252,14 +259,15 @@ def load_command(
     sessions: int = typer.Option(16, min=1, help="Concurrent sessions."),
     seconds: float = typer.Option(20.0, min=1.0, help="How long every session keeps talking."),
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
-    json_out: bool = JSON, log_level: str = LOG,
+    json_out: bool = JSON,
+    log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
 ) -> None:  # fmt: skip
     """Load: N sessions send turns back to back for T seconds; reply first-audio latency,
     underruns, CPU and RSS. Target: >= 16 Piper sessions on 2 cores without underrun.
 
     Example: voicectl bench load --sessions 16 --seconds 20 --worker 127.0.0.1:50051 --json
     """
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     cfg = _config(url, worker, model, 1)
     report = _run(lambda tick: run_load(cfg, sessions=sessions, seconds=seconds, progress=tick),
                   seconds, "load")  # fmt: skip
@@ -269,13 +277,14 @@ def load_command(
 def rtf_command(
     runs: int = typer.Option(5, min=1, help="Paragraphs to synthesize."),
     worker: str | None = typer.Option(None, help="HOST:PORT of a worker (default: embedded)."),
-    model: str = MODEL, json_out: bool = JSON, log_level: str = LOG,
+    model: str = MODEL, json_out: bool = JSON,
+    log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
 ) -> None:  # fmt: skip
     """Real-time factor: generation wall time / audio duration for a paragraph.
 
     Example: voicectl bench rtf --model piper:en_US-joe-medium --runs 5 --json
     """
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
 
     async def work(tick: Callable[[float], None]) -> dict[str, Any]:
         embedded = None

@@ -16,6 +16,8 @@ import grpc
 import typer
 from rich.console import Console
 
+from voicectl.observability.logging import FORMAT_CHOICES, LEVELS, resolve_format, setup_logging
+
 PIPE_WIDTH = 4096  # wide enough that no table column or message is cut or wrapped
 
 
@@ -52,6 +54,37 @@ _STATUS_TO_EXIT = {
     grpc.StatusCode.ALREADY_EXISTS: Exit.REJECTED,
     grpc.StatusCode.RESOURCE_EXHAUSTED: Exit.REJECTED,
 }
+
+
+LOG_LEVEL_HELP = "debug, info, warning or error (-v is debug, -q is error)."
+QUIET = typer.Option(False, "--quiet", "-q", help="Log errors only (--log-level error).")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Log everything (--log-level debug).")
+LOG_FORMAT = typer.Option(
+    "auto", help="auto (console lines on a terminal, JSON lines otherwise), json or console."
+)
+
+
+def start_logging(
+    level: str,
+    *,
+    quiet: bool = False,
+    verbose: bool = False,
+    log_format: str = "console",
+    service: str = "voicectl",
+) -> str:
+    """Install logging from the flags; a bad flag exits 2 naming it. Returns the level."""
+    if quiet and verbose:
+        fail("-q/--quiet and -v/--verbose contradict each other: give one", Exit.USAGE)
+    chosen = "debug" if verbose else "error" if quiet else level.lower()
+    if chosen not in LEVELS:
+        fail(f"--log-level must be one of {', '.join(LEVELS)}, got {level!r}", Exit.USAGE)
+    if log_format not in FORMAT_CHOICES:
+        fail(
+            f"--log-format must be one of {', '.join(FORMAT_CHOICES)}, got {log_format!r}",
+            Exit.USAGE,
+        )
+    setup_logging(chosen, log_format=resolve_format(log_format), service=service)
+    return chosen
 
 
 def fail(message: str, code: Exit = Exit.FAILURE) -> NoReturn:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.table import Table
 
 from voicectl.cli.common import Exit, console, fail, print_json
-from voicectl.config_layers import env_name, flatten
+from voicectl.config_layers import env_name, flatten, hide_password
 from voicectl.orchestrator.config import OrchestratorConfigError, resolve_orchestrator_config
 from voicectl.worker.config import ConfigError, resolve_worker_config
 
@@ -25,18 +24,6 @@ app = typer.Typer(
 class Service(StrEnum):
     WORKER = "worker"
     ORCHESTRATOR = "orchestrator"
-
-
-def hide_password(value: object) -> object:
-    """``redis://:secret@host`` -> ``redis://:***@host``: shown, never leaked."""
-    if not isinstance(value, str) or "@" not in value or "://" not in value:
-        return value
-    parts = urlsplit(value)
-    if parts.password is None:
-        return value
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def resolved_rows(service: Service, config: Path | None) -> list[dict[str, object]]:

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import typer
 
-from voicectl.cli.common import Exit, fail
-from voicectl.observability.logging import setup_logging
+from voicectl.cli.common import (
+    LOG_FORMAT,
+    LOG_LEVEL_HELP,
+    QUIET,
+    VERBOSE,
+    Exit,
+    fail,
+    start_logging,
+)
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.orchestrator.server import serve_forever
 from voicectl.registry.base import RegistryUnavailable
@@ -44,10 +51,14 @@ def orchestrator_command(
     metrics_port: int | None = typer.Option(
         None, help="Serve Prometheus /metrics on this port (0 = any free port)."
     ),
-    log_level: str = typer.Option("info", help="debug, info, warning or error."),
-    log_format: str = typer.Option("json", help="json (one object per line) or console."),
+    log_level: str = typer.Option("info", help=LOG_LEVEL_HELP),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
+    log_format: str = LOG_FORMAT,
 ) -> None:
-    setup_logging(log_level, log_format=log_format, service="orchestrator")
+    log_level = start_logging(
+        log_level, quiet=quiet, verbose=verbose, log_format=log_format, service="orchestrator"
+    )
     given = {
         "ws_port": ws_port,
         "host": host,

@@ -13,8 +13,16 @@ from typing import NoReturn
 import typer
 from rich.table import Table
 
-from voicectl.cli.common import Exit, console, err_console, print_json
-from voicectl.observability.logging import setup_logging
+from voicectl.cli.common import (
+    LOG_LEVEL_HELP,
+    QUIET,
+    VERBOSE,
+    Exit,
+    console,
+    err_console,
+    print_json,
+    start_logging,
+)
 from voicectl.profiling import ProfileError
 from voicectl.profiling.pyspy import (
     BENCHES,
@@ -111,9 +119,11 @@ def torch_command(
         Path("trace.json"), "--output", "-o", "--out", help="Chrome trace to write."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    log_level: str = typer.Option("warning", help="debug, info, warning or error."),
+    log_level: str = typer.Option("warning", help=LOG_LEVEL_HELP),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     try:
         with err_console.status(f"profiling one synthesis on {model}…"):
             trace = profile_synthesis(model=model, text=text, out=out)

@@ -12,6 +12,9 @@ from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES
 from voicectl.audio.wav import write_wav
 from voicectl.cli.common import (
     CONNECT_TIMEOUT_HELP,
+    LOG_LEVEL_HELP,
+    QUIET,
+    VERBOSE,
     Exit,
     check_worker,
     console,
@@ -19,8 +22,8 @@ from voicectl.cli.common import (
     fail,
     grpc_errors,
     print_json,
+    start_logging,
 )
-from voicectl.observability.logging import setup_logging
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.worker.config import ConfigError, load_worker_config
 from voicectl.worker.server import Worker
@@ -73,9 +76,11 @@ def say_command(
     rate: int = typer.Option(0, help="Output sample rate in Hz (0 = the model's native rate)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     connect_timeout: float = typer.Option(10.0, help=CONNECT_TIMEOUT_HELP),
-    log_level: str = typer.Option("warning", help="debug, info, warning or error."),
+    log_level: str = typer.Option("warning", help=LOG_LEVEL_HELP),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     if rate != 0 and rate not in SUPPORTED_SAMPLE_RATES:
         rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
         fail(f"--rate {rate} is not supported; use 0 (the model's own rate) or one of {rates}",

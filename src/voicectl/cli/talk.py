@@ -19,6 +19,9 @@ from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, Int16Audio
 from voicectl.audio.wav import write_wav
 from voicectl.bench.scenario import Scenario, ScenarioError, load_scenario, render
 from voicectl.cli.common import (
+    LOG_LEVEL_HELP,
+    QUIET,
+    VERBOSE,
     Exit,
     check_worker,
     check_ws_url,
@@ -26,8 +29,8 @@ from voicectl.cli.common import (
     err_console,
     fail,
     print_json,
+    start_logging,
 )
-from voicectl.observability.logging import setup_logging
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.talk.aec import EchoCanceller, MissingAudioExtra
@@ -263,9 +266,11 @@ def talk_command(
     ),
     no_aec: bool = typer.Option(False, "--no-aec", help="Live mode without echo cancellation."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    log_level: str = typer.Option("warning", help="debug, info, warning or error."),
+    log_level: str = typer.Option("warning", help=LOG_LEVEL_HELP),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
-    setup_logging(log_level)
+    start_logging(log_level, quiet=quiet, verbose=verbose)
     if list_audio_devices:
         _list_devices(json_out)
         return

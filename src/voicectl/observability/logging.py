@@ -19,6 +19,7 @@ from rich.logging import RichHandler
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("json", "console")
+FORMAT_CHOICES = ("auto", *FORMATS)  # auto: console on a terminal, JSON lines otherwise
 CONTEXT_FIELDS = ("session_id", "worker_id", "model_id", "request_id")
 _context: dict[str, contextvars.ContextVar[str | None]] = {
     name: contextvars.ContextVar(name, default=None) for name in CONTEXT_FIELDS
@@ -62,6 +63,14 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def resolve_format(log_format: str) -> str:
+    """``auto``: rich console lines when stderr is a terminal, JSON lines for pipes and
+    log collectors; ``json`` and ``console`` as given."""
+    if log_format == "auto":
+        return "console" if sys.stderr.isatty() else "json"
+    return log_format
 
 
 def setup_logging(

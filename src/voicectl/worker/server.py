@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -14,12 +15,13 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from voicectl.config_layers import hide_password
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, WorkerMetrics
 from voicectl.registry.base import Registry
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.worker.catalog import Catalog, builtin_specs
-from voicectl.worker.config import WorkerConfig
+from voicectl.worker.config import WorkerConfig, config_to_mapping
 from voicectl.worker.load import LoadStats, MeteredTTSService
 from voicectl.worker.metrics import MetricsObserver, watch_worker
 from voicectl.worker.models import ManagerLimits, ModelManager
@@ -147,6 +149,9 @@ async def serve(config: WorkerConfig) -> None:
     With ``redis_url`` the registry is reached before the port is bound, so an
     unreachable Redis stops the worker at start with a clear error.
     """
+    if log.isEnabledFor(logging.DEBUG):
+        shown = {key: hide_password(value) for key, value in config_to_mapping(config).items()}
+        log.debug("configuration: %s", json.dumps(shown, sort_keys=True))
     registry = await open_worker_registry(config)
     worker = Worker(config)
     registration: WorkerRegistration | None = None
