@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -35,14 +36,39 @@ def test_a_refused_worker_fails_at_once_with_exit_3(tmp_path: Path) -> None:
     target = f"127.0.0.1:{free_port()}"  # nothing listens there
     for command in unreachable_commands(target, tmp_path):
         started = time.monotonic()
-        result = run(*command, "--connect-timeout", "60") if command[0] in (
-            "models", "say") else run(*command)  # fmt: skip
+        result = run(*command, "--connect-timeout", "60")  # every command that connects
         took = time.monotonic() - started
         assert result.returncode == 3, (command, result.stderr)
         assert f"no worker listening on {target}" in result.stderr, command
         assert "Traceback" not in result.stderr
-        if command[0] in ("models", "say"):
-            assert took < 30, f"{command} waited out its --connect-timeout ({took:.1f} s)"
+        assert took < 30, f"{command} waited out its --connect-timeout ({took:.1f} s)"
+
+
+@pytest.mark.parametrize(
+    "command", [["talk", "--text", "hi"], ["bench", "e2e", "--runs", "1"], ["bench", "asr"]]
+)
+def test_a_refused_orchestrator_fails_at_once_with_exit_3(command: list[str]) -> None:
+    url = f"ws://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = run(*command, "--url", url, "--connect-timeout", "60")
+    assert result.returncode == 3, result.stderr
+    assert f"no orchestrator listening on 127.0.0.1:{url.rsplit(':', 1)[1]}" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_an_orchestrator_that_never_answers_times_out_at_connect_timeout() -> None:
+    """The port accepts (the kernel's backlog) but no WebSocket handshake ever comes."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        result = run("talk", "--url", f"ws://127.0.0.1:{port}", "--text", "hi",
+                     "--connect-timeout", "1")  # fmt: skip
+        took = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    assert "did not answer the WebSocket handshake within 1 s" in result.stderr
+    assert took < 15, took
 
 
 @pytest.mark.parametrize("target", ["localhost", "127.0.0.1:", "127.0.0.1:99999", ":50051"])

@@ -25,12 +25,13 @@ from voicectl.bench.scenario import ScenarioError
 from voicectl.bench.spoken import run_e2e
 from voicectl.bench.turns import run_turns
 from voicectl.cli.common import (
+    CONNECT_ANY_HELP,
     LOG_LEVEL_HELP,
     QUIET,
     VERBOSE,
     Exit,
+    check_orchestrator,
     check_worker,
-    check_ws_url,
     console,
     err_console,
     fail,
@@ -50,11 +51,13 @@ PARAGRAPH = (
 )
 
 
-def _config(url: str | None, worker: str | None, model: str, runs: int) -> ConversationBenchConfig:
+def _config(
+    url: str | None, worker: str | None, model: str, runs: int, connect_timeout: float = 10.0
+) -> ConversationBenchConfig:
     if url is not None:
-        check_ws_url(url)
+        check_orchestrator(url, timeout=connect_timeout)
     if worker is not None:
-        check_worker(worker)
+        check_worker(worker, timeout=connect_timeout)
     return ConversationBenchConfig(
         runs=runs,
         url=url,
@@ -107,6 +110,7 @@ WORKER = typer.Option(None, help="HOST:PORT of a worker for the embedded orchest
 MODEL = typer.Option("", help="Model of the replies (default: the worker's).")
 JSON = typer.Option(False, "--json", help="Print a JSON report.")
 LOG = typer.Option("warning", help=LOG_LEVEL_HELP)
+CONNECT = typer.Option(10.0, help=CONNECT_ANY_HELP)
 
 
 def _recordings(inputs: list[Path], references: list[str] | None = None) -> list[Recording]:
@@ -129,6 +133,7 @@ def bargein_command(
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
     json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
+    connect_timeout: float = CONNECT,
 ) -> None:  # fmt: skip
     """Barge-in latency: speech onset in the input -> last reply frame sent (server) and ->
     playback stopped (client); false-pause and false-stop rates on noise bursts.
@@ -137,7 +142,7 @@ def bargein_command(
     Example: voicectl bench bargein --runs 10 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
-    cfg = _config(url, worker, model, runs)
+    cfg = _config(url, worker, model, runs, connect_timeout)
     speech = _recordings([input_file])[0].speech if input_file is not None else None
     report = _run(lambda tick: run_bargein(cfg, interruption=speech, progress=tick), runs,
                   "barge-in")  # fmt: skip
@@ -152,6 +157,7 @@ def e2e_command(
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
     json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
+    connect_timeout: float = CONNECT,
 ) -> None:  # fmt: skip
     """Voice-to-voice: end of the user's speech -> first reply frame at the client
     (echo LLM). Target: p95 < 400 ms.
@@ -159,7 +165,7 @@ def e2e_command(
     Example: voicectl bench e2e --runs 10 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
-    cfg = _config(url, worker, model, runs)
+    cfg = _config(url, worker, model, runs, connect_timeout)
     speech = [rec.speech for rec in _recordings(inputs)]
     report = _run(lambda tick: run_e2e(cfg, speech=speech, progress=tick),
                   runs * max(1, len(speech)), "voice-to-voice")  # fmt: skip
@@ -206,6 +212,7 @@ def turns_command(
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
     json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
+    connect_timeout: float = CONNECT,
 ) -> None:  # fmt: skip
     """Real speech heard by the orchestrator: each recording streamed in real time; the
     turns it took (1 = the sentence stayed whole), WER against the reference, Whisper
@@ -214,7 +221,7 @@ def turns_command(
     Example: voicectl bench turns --input ../shared/audio/jfk.flac --runs 3 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
-    cfg = _config(url, worker, model, runs)
+    cfg = _config(url, worker, model, runs, connect_timeout)
     recordings = _recordings(inputs, references)
     report = _run(lambda tick: run_turns(cfg, recordings, progress=tick),
                   runs * len(recordings), "turns").to_dict()  # fmt: skip
@@ -228,6 +235,7 @@ def jitter_command(
     sessions: int = typer.Option(8, min=1, help="Concurrent sessions, one reply each."),
     worker: str | None = WORKER, model: str = MODEL, json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
+    connect_timeout: float = CONNECT,
 ) -> None:  # fmt: skip
     """Pacing jitter at the transport: how late each reply frame leaves the pacer, with N
     concurrent sessions (embedded orchestrator). Target: p95 < 2 ms.
@@ -235,7 +243,7 @@ def jitter_command(
     Example: voicectl bench jitter --sessions 8 --worker 127.0.0.1:50051 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
-    cfg = _config(None, worker, model, 1)
+    cfg = _config(None, worker, model, 1, connect_timeout)
     report = _run(lambda tick: run_jitter(cfg, sessions=sessions), 1, "jitter")
     _show(report.to_dict(), json_out, f"pacing lateness (ms), {sessions} sessions")
 
@@ -244,13 +252,14 @@ def asr_command(
     runs: int = typer.Option(5, min=1, help="Spoken questions."),
     url: str | None = URL, worker: str | None = WORKER, json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
+    connect_timeout: float = CONNECT,
 ) -> None:  # fmt: skip
     """ASR latency: end of the user's speech -> final transcript at the client.
 
     Example: voicectl bench asr --runs 5 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
-    cfg = _config(url, worker, "", runs)
+    cfg = _config(url, worker, "", runs, connect_timeout)
     report = _run(lambda tick: run_asr(cfg, progress=tick), runs, "asr")
     _show(report.to_dict(), json_out, "end of speech -> final transcript (ms)")
 
@@ -261,6 +270,7 @@ def load_command(
     url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
     json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
+    connect_timeout: float = CONNECT,
 ) -> None:  # fmt: skip
     """Load: N sessions send turns back to back for T seconds; reply first-audio latency,
     underruns, CPU and RSS. Target: >= 16 Piper sessions on 2 cores without underrun.
@@ -268,7 +278,7 @@ def load_command(
     Example: voicectl bench load --sessions 16 --seconds 20 --worker 127.0.0.1:50051 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
-    cfg = _config(url, worker, model, 1)
+    cfg = _config(url, worker, model, 1, connect_timeout)
     report = _run(lambda tick: run_load(cfg, sessions=sessions, seconds=seconds, progress=tick),
                   seconds, "load")  # fmt: skip
     _show(report.to_dict(), json_out, f"load: {sessions} sessions for {seconds:g} s")
@@ -279,12 +289,15 @@ def rtf_command(
     worker: str | None = typer.Option(None, help="HOST:PORT of a worker (default: embedded)."),
     model: str = MODEL, json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
+    connect_timeout: float = CONNECT,
 ) -> None:  # fmt: skip
     """Real-time factor: generation wall time / audio duration for a paragraph.
 
     Example: voicectl bench rtf --model piper:en_US-joe-medium --runs 5 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
+    if worker is not None:
+        check_worker(worker, timeout=connect_timeout)
 
     async def work(tick: Callable[[float], None]) -> dict[str, Any]:
         embedded = None
@@ -295,7 +308,7 @@ def rtf_command(
             target = embedded.address
         try:
             async with TTSClient(target) as client:
-                await client.wait_ready(timeout=30)
+                await client.wait_ready(timeout=30 if embedded else connect_timeout)
                 done = 0
 
                 def advance(_: object) -> None:

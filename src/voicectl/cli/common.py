@@ -107,6 +107,10 @@ def grpc_errors(target: str) -> Iterator[None]:
 
 
 CONNECT_TIMEOUT_HELP = "Seconds to wait for the worker to answer (a refused port fails at once)."
+CONNECT_ANY_HELP = (
+    "Seconds to wait for the orchestrator (--url) or worker to answer (a refused port fails "
+    "at once)."
+)
 
 
 def parse_host_port(target: str, option: str) -> tuple[str, int]:
@@ -121,21 +125,38 @@ def parse_host_port(target: str, option: str) -> tuple[str, int]:
 def check_worker(target: str, option: str = "--worker", timeout: float = 10.0) -> None:
     """Fail fast, with exit 3, when nothing listens at ``target`` (gRPC would retry until
     its deadline). ``unix:`` and ``dns:`` targets go to gRPC unchecked."""
-    if timeout <= 0:
-        fail(f"--connect-timeout must be > 0 seconds, got {timeout:g}", Exit.USAGE)
+    _check_timeout(timeout)
     if target.startswith(("unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:")):
         return
     host, port = parse_host_port(target, option)
+    _reach("worker", host, port, option, timeout)
+
+
+def check_orchestrator(url: str, option: str = "--url", timeout: float = 10.0) -> None:
+    """A ``ws://HOST:PORT`` URL (else exit 2) where something listens (else exit 3, at
+    once for a refused port, after ``timeout`` seconds for one that never answers)."""
+    _check_timeout(timeout)
+    check_ws_url(url, option)
+    parsed = urlsplit(url)
+    _reach("orchestrator", str(parsed.hostname), int(parsed.port or 0), option, timeout)
+
+
+def _check_timeout(timeout: float) -> None:
+    if not timeout > 0:
+        fail(f"--connect-timeout must be > 0 seconds, got {timeout:g}", Exit.USAGE)
+
+
+def _reach(service: str, host: str, port: int, option: str, timeout: float) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except ConnectionRefusedError:
-        fail(f"no worker listening on {host}:{port} ({option})", Exit.UNAVAILABLE)
+        fail(f"no {service} listening on {host}:{port} ({option})", Exit.UNAVAILABLE)
     except TimeoutError:
-        fail(f"worker {host}:{port} did not answer within {timeout:g} s (--connect-timeout)",
+        fail(f"{service} {host}:{port} did not answer within {timeout:g} s (--connect-timeout)",
              Exit.UNAVAILABLE)  # fmt: skip
     except OSError as exc:  # unknown host, no route, ...
-        fail(f"cannot reach worker {host}:{port} ({option}): {exc.strerror or exc}",
+        fail(f"cannot reach {service} {host}:{port} ({option}): {exc.strerror or exc}",
              Exit.UNAVAILABLE)  # fmt: skip
 
 

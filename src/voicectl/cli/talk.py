@@ -19,12 +19,13 @@ from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, Int16Audio
 from voicectl.audio.wav import write_wav
 from voicectl.bench.scenario import Scenario, ScenarioError, load_scenario, render
 from voicectl.cli.common import (
+    CONNECT_ANY_HELP,
     LOG_LEVEL_HELP,
     QUIET,
     VERBOSE,
     Exit,
+    check_orchestrator,
     check_worker,
-    check_ws_url,
     console,
     err_console,
     fail,
@@ -123,6 +124,7 @@ async def _orchestrator(
 async def _live(
     *, url: str | None, worker: str | None, config: Path | None, rate: int,
     devices: tuple[DeviceName, DeviceName], aec: EchoCanceller | None, printer: _LivePrinter,
+    connect_timeout: float = 10.0,
 ) -> LiveStats:  # fmt: skip
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -131,7 +133,12 @@ async def _live(
     try:
         async with (
             _orchestrator(url, worker, config) as address,
-            TalkClient(address, input_sample_rate=rate, output_sample_rate=rate) as talk,
+            TalkClient(
+                address,
+                input_sample_rate=rate,
+                output_sample_rate=rate,
+                open_timeout=connect_timeout,
+            ) as talk,
         ):
             device = SoundDeviceDuplex(rate, input_device=devices[0], output_device=devices[1])
             echo = "echo cancellation on" if aec else "no echo cancellation"
@@ -166,6 +173,7 @@ def _list_devices(json_out: bool) -> None:
 def _live_mode(
     *, url: str | None, worker: str | None, config: Path | None, rate: int,
     input_device: str | None, output_device: str | None, no_aec: bool, json_out: bool,
+    connect_timeout: float = 10.0,
 ) -> None:  # fmt: skip
     devices = (_device(input_device), _device(output_device))
     try:
@@ -184,7 +192,8 @@ def _live_mode(
     printer = _LivePrinter(quiet=json_out)
     try:
         stats = asyncio.run(_live(url=url, worker=worker, config=config, rate=rate,
-                                  devices=devices, aec=aec, printer=printer))  # fmt: skip
+                                  devices=devices, aec=aec, printer=printer,
+                                  connect_timeout=connect_timeout))  # fmt: skip
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)
     except DeviceError as exc:
@@ -200,7 +209,7 @@ async def _talk(
     *, url: str | None, worker: str | None, config: Path | None, input_audio: Int16Audio | None,
     say: str | None, text: str | None, interrupt: str | None, interrupt_after: float,
     output: Path | None, rate: int, quiet: bool, scenario: Scenario | None = None,
-    interrupt_input: Int16Audio | None = None,
+    interrupt_input: Int16Audio | None = None, connect_timeout: float = 10.0,
 ) -> TalkResult:  # fmt: skip
     async with _orchestrator(url, worker, config) as address:
         user_audio = input_audio  # decoded at --rate before anything started
@@ -214,7 +223,9 @@ async def _talk(
         interrupt_audio = interrupt_input  # decoded at --rate before anything started
         if interrupt_audio is None and interrupt:
             interrupt_audio = await user_speech(interrupt, rate)
-        async with TalkClient(address, input_sample_rate=rate, output_sample_rate=rate) as talk:
+        async with TalkClient(
+            address, input_sample_rate=rate, output_sample_rate=rate, open_timeout=connect_timeout
+        ) as talk:
             result = await run_talk(
                 talk,
                 user_audio=user_audio,
@@ -240,6 +251,7 @@ def _decoded(option: str, path: Path | None, rate: int) -> Int16Audio | None:
 
 def talk_command(
     url: str | None = typer.Option(None, help="ws://HOST:PORT of a running orchestrator."),
+    connect_timeout: float = typer.Option(10.0, help=CONNECT_ANY_HELP),
     worker: str | None = typer.Option(None, help="HOST:PORT of a worker for the embedded one."),
     config: Path | None = typer.Option(None, "--config", "-c", help="orchestrator.yaml"),
     input_file: Path | None = typer.Option(
@@ -281,9 +293,9 @@ def talk_command(
         fail("--worker and --config configure the embedded orchestrator; "
              "leave them out with --url", Exit.USAGE)  # fmt: skip
     if url is not None:
-        check_ws_url(url)
+        check_orchestrator(url, timeout=connect_timeout)
     if worker is not None:
-        check_worker(worker)
+        check_worker(worker, timeout=connect_timeout)
     scenario = None
     if scenario_file is not None:
         try:
@@ -296,6 +308,7 @@ def talk_command(
         _live_mode(
             url=url, worker=worker, config=config, rate=rate, input_device=input_device,
             output_device=output_device, no_aec=no_aec, json_out=json_out,
+            connect_timeout=connect_timeout,
         )  # fmt: skip
         return
     if interrupt is not None and interrupt_file is not None:
@@ -309,6 +322,7 @@ def talk_command(
             url=url, worker=worker, config=config, input_audio=input_audio, say=say, text=text,
             interrupt=interrupt, interrupt_after=interrupt_after, output=output, rate=rate,
             quiet=json_out, scenario=scenario, interrupt_input=interrupt_input,
+            connect_timeout=connect_timeout,
         ))  # fmt: skip
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)

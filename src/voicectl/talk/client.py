@@ -96,8 +96,10 @@ class TalkClient:
         output_sample_rate: int = 24000,
         model_id: str = "",
         voice: str = "",
+        open_timeout: float = 10.0,
     ) -> None:
         self.url = url
+        self.open_timeout = open_timeout
         self.input_sample_rate = input_sample_rate
         self.output_sample_rate = output_sample_rate
         self.model_id = model_id
@@ -123,7 +125,15 @@ class TalkClient:
         await self.close()
 
     async def connect(self) -> None:
-        self._connection = await connect(self.url, max_size=2**20, compression=None)
+        try:
+            self._connection = await connect(
+                self.url, max_size=2**20, compression=None, open_timeout=self.open_timeout
+            )
+        except TimeoutError:
+            raise ConnectionError(
+                f"{self.url} accepted the connection but did not answer the WebSocket "
+                f"handshake within {self.open_timeout:g} s"
+            ) from None
         start = {
             "type": "start",
             "input_sample_rate": self.input_sample_rate,
