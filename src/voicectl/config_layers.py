@@ -168,11 +168,15 @@ def _leaves(values: Mapping[str, object], prefix: str) -> list[str]:
     return out
 
 
-def describe(error: ErrorDetails, root: type[BaseModel], owners: Mapping[str, Layer]) -> str:
+def describe(
+    error: ErrorDetails, root: type[BaseModel], owners: Mapping[str, Layer] | None = None
+) -> str:
     """One line naming what the user typed and what is allowed."""
-    path = [str(part) for part in error["loc"] if part != "[key]"]
+    # Dict keys and list indices belong to the value, not to the key the user wrote.
+    path = [str(part) for part in error["loc"] if part != "[key]" and not isinstance(part, int)]
     key = ".".join(path)
-    layer = next((owners[k] for k in (key, *_parents(key)) if k in owners), Layer("file", {}))
+    given = owners or {}
+    layer = next((given[k] for k in (key, *_parents(key)) if k in given), Layer("file", {}))
     at = f"{layer.file}: " if layer.kind == "file" and layer.file is not None else ""
     if layer.kind == "environment":
         at = "environment: "
@@ -181,6 +185,8 @@ def describe(error: ErrorDetails, root: type[BaseModel], owners: Mapping[str, La
         known = ", ".join(parent.model_fields) if parent is not None else ""
         return f"{at}unknown key {key!r}; known keys: {known}"
     label = layer.spelled(key)
+    if error["type"] == "missing":
+        return f"{at}{label} is missing"
     if "[key]" in error["loc"]:  # a key of a mapping of fixed names (phases)
         expected = error.get("ctx", {}).get("expected", "")
         inside, _, name = label.rpartition(".")
@@ -224,12 +230,19 @@ def _field_at(root: type[BaseModel], path: Sequence[str]) -> FieldInfo | None:
             continue
         if model is None:
             return info
-        info = model.model_fields.get(part)
+        info = _by_name_or_alias(model, part)
         if info is None:
             return None
         in_dict = get_origin(info.annotation) is dict
         model = _submodel(info.annotation)
     return info
+
+
+def _by_name_or_alias(model: type[BaseModel], name: str) -> FieldInfo | None:
+    found = model.model_fields.get(name)
+    if found is None:
+        found = next((f for f in model.model_fields.values() if f.alias == name), None)
+    return found
 
 
 def _submodel(annotation: object) -> type[BaseModel] | None:
@@ -262,16 +275,30 @@ def _allowed(info: FieldInfo, error: ErrorDetails) -> str | None:
         elif isinstance(item, annotated_types.Le):
             high = item.le
     if annotation is int:
-        return "an integer" + (f" in {low}..{high}" if low is not None else "")
+        return "an integer" + _range(low, high)
     if annotation is float:
-        return "a number" + (f" in {low:g}..{high:g}" if low is not None else "")
+        return "a number" + _range(low, high)
     if annotation is str:
-        return "a string"
+        required = any(isinstance(item, annotated_types.MinLen) for item in info.metadata)
+        return "a non-empty string" if required else "a string"
+    if get_origin(annotation) is list and get_args(annotation) == (str,):
+        return "a list of strings"
     if annotation is Path:
         return "a path"
     if get_origin(annotation) is dict or _submodel(annotation) is not None:
         return "a mapping of keys to values"
     return None
+
+
+def _range(low: object, high: object) -> str:
+    def text(bound: object) -> str:
+        return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+    if low is not None and high is not None:
+        return f" in {text(low)}..{text(high)}"
+    if low is not None:
+        return f" >= {text(low)}"
+    return f" <= {text(high)}" if high is not None else ""
 
 
 def _without_none(annotation: object) -> object:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import abc
 import enum
 import json
-import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from voicectl.config_layers import allowed, describe
 
 RECORD_SCHEMA = 1
 # Model states that count as "resident" (the model is in memory or about to be).
@@ -99,26 +102,14 @@ class WorkerRecord:
         """Validate a decoded entry; RecordError names the first bad field."""
         if not isinstance(data, dict):
             raise RecordError(f"a worker record must be a JSON object, got {type(data).__name__}")
-        schema = data.get("schema", RECORD_SCHEMA)
-        if schema != RECORD_SCHEMA:
-            raise RecordError(f"schema must be {RECORD_SCHEMA}, got {schema!r}")
-        return cls(
-            worker_id=_str(data, "worker_id", required=True),
-            host=_str(data, "host", required=True),
-            port=_int(data, "port", 1, 65535),
-            gpu=_gpu(data),
-            adapters=_str_list(data, "adapters"),
-            models=_models(data),
-            known_models=_str_list(data, "known_models"),
-            default_model=_str(data, "default_model"),
-            active_sessions=_int(data, "active_sessions", 0, 1_000_000),
-            queue_depth=_int(data, "queue_depth", 0, 1_000_000),
-            mean_latency_ms=_float(data, "mean_latency_ms"),
-            version=_str(data, "version"),
-            pid=_int(data, "pid", 0, 2**31),
-            started_at=_float(data, "started_at"),
-            last_heartbeat=_float(data, "last_heartbeat"),
-        )
+        try:
+            fields = RecordFields.model_validate(data)
+        except ValidationError as exc:
+            raise RecordError(describe(exc.errors()[0], RecordFields)) from None
+        values = fields.model_dump(exclude={"schema_"})
+        for key in ("adapters", "known_models"):
+            values[key] = tuple(values[key])
+        return cls(**values)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Self:
@@ -129,53 +120,35 @@ class WorkerRecord:
         return cls.from_dict(data)
 
 
-def _str(data: Mapping[str, object], key: str, *, required: bool = False) -> str:
-    value = data.get(key, "")
-    if not isinstance(value, str) or (required and not value):
-        raise RecordError(f"{key} must be a non-empty string, got {value!r}")
-    return value
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1)]
 
 
-def _int(data: Mapping[str, object], key: str, low: int, high: int) -> int:
-    value = data.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise RecordError(f"{key} must be an integer in {low}..{high}, got {value!r}")
-    return value
+class RecordFields(BaseModel):
+    """What a record may hold, strictly typed: JSON written by another process (or by
+    hand) is checked field by field. Unknown fields are ignored, for newer workers."""
 
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
-def _float(data: Mapping[str, object], key: str) -> float:
-    value = data.get(key, 0.0)
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise RecordError(f"{key} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _str_list(data: Mapping[str, object], key: str) -> tuple[str, ...]:
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RecordError(f"{key} must be a list of strings, got {value!r}")
-    return tuple(value)
-
-
-def _gpu(data: Mapping[str, object]) -> int | None:
-    gpu = data.get("gpu")
-    if gpu is not None and (not isinstance(gpu, int) or isinstance(gpu, bool) or gpu < 0):
-        raise RecordError(f"gpu must be null or an integer >= 0, got {gpu!r}")
-    return gpu
-
-
-def _models(data: Mapping[str, object]) -> dict[str, str]:
-    models = data.get("models", {})
-    if not isinstance(models, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in models.items()
-    ):
-        raise RecordError(f"models must map model ids to state strings, got {models!r}")
-    return dict(models)
+    schema_: Literal[1] = Field(1, alias="schema")  # RECORD_SCHEMA
+    worker_id: Name
+    host: Name
+    port: int = Field(ge=1, le=65535)
+    gpu: int | None = Field(None, ge=0, json_schema_extra=allowed("null or an integer >= 0"))
+    adapters: list[str] = Field(default_factory=list)
+    models: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra=allowed("a mapping of model ids to states")
+    )
+    known_models: list[str] = Field(default_factory=list)
+    default_model: str = ""
+    active_sessions: Count = 0
+    queue_depth: Count = 0
+    mean_latency_ms: Seconds = 0.0
+    version: str = ""
+    pid: int = Field(0, ge=0, le=2**31)
+    started_at: Seconds = 0.0
+    last_heartbeat: Seconds = 0.0
 
 
 def parse_address(text: str) -> tuple[str, int]:
