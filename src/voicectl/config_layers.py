@@ -195,7 +195,9 @@ def describe(
     allowed = _allowed(info, error) if info is not None else None
     if error["type"] == "value_error":
         why = str(error.get("ctx", {}).get("error", error["msg"]))
-        return f"{at}{label} {why}"  # the validator's words start with "must be", "is"...
+        return (
+            f"{at}{label} {why}" if label else f"{at}{why}"
+        )  # no label: the whole model  # the validator's words start with "must be", "is"...
     if allowed is None:
         return f"{at}{label}: {error['msg']}, got {error['input']!r}"
     return f"{at}{label} must be {allowed}, got {error['input']!r}"

@@ -63,16 +63,17 @@ def test_voicepack_with_local_files_resolves_paths(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("replace", "words"),
     [
-        (("id: piper:local-joe", "id: no colon"), "'id'"),
-        (("adapter: piper", "adapter: banana"), "'adapter' must be one of"),
-        (("sample_rate: 22050", "sample_rate: 12345"), "'sample_rate'"),
-        (("license: CC0-1.0", "license: ''"), "'license'"),
-        (("voices: [default]", "voices: []"), "'voices'"),
+        (("id: piper:local-joe", "id: no colon"), "id must be 'adapter:name'"),
+        (("adapter: piper", "adapter: banana"), "adapter must be one of"),
+        (("sample_rate: 22050", "sample_rate: 12345"), "sample_rate must be one of"),
+        (("license: CC0-1.0", "license: ''"), "license must be a license"),
+        (("license: CC0-1.0", "license: 1.0"), "license must be a license.*got 1.0"),
+        (("voices: [default]", "voices: []"), "voices must be a non-empty list of strings"),
         (("voices: [default]", "voices: [default]\ndefaults: {voice: loud}"), "defaults.voice"),
         (("voices: [default]", "voices: [default]\ncolour: red"), "unknown key"),
         (("files: {model: joe.onnx, config: joe.onnx.json}", "files: {model: gone.onnx}"),
          "missing files"),
-        (("files: {model: joe.onnx, config: joe.onnx.json}", "params: [1]"), "'params'"),
+        (("files: {model: joe.onnx, config: joe.onnx.json}", "params: [1]"), "params must be a mapping"),
         (("id: piper:local-joe", "id: [unclosed"), "not valid YAML"),
     ],
 )  # fmt: skip

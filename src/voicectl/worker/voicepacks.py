@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated, Any, Self
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES
+from voicectl.config_layers import allowed, describe
 from voicectl.worker.adapters import ADAPTERS
 from voicectl.worker.adapters.base import ModelSpec
 
 FILENAME = "voicepack.yaml"
 MODEL_ID = re.compile(r"^[a-z0-9_]+:[A-Za-z0-9._-]+$")
-KNOWN_KEYS = {
-    "id", "adapter", "package", "files", "sample_rate", "languages", "license", "voices",
-    "defaults", "params", "description",
-}  # fmt: skip
 
 
 class VoicepackError(ValueError):
@@ -33,15 +32,69 @@ def _fail(path: Path, message: str) -> VoicepackError:
     return VoicepackError(f"{path}: {message}")
 
 
-def _string_list(path: Path, data: dict[str, object], key: str, default: list[str]) -> list[str]:
-    value = data.get(key, default)
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise _fail(path, f"'{key}' must be a non-empty list of strings, got {value!r}")
-    return value
+Words = Annotated[
+    list[str], Field(min_length=1, json_schema_extra=allowed("a non-empty list of strings"))
+]
+
+
+class VoicepackDefaults(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    voice: str | None = None
+
+
+class VoicepackFields(BaseModel):
+    """Every key of a voicepack.yaml, once, strictly typed (YAML gives real types)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    id: str = Field(
+        pattern=MODEL_ID.pattern,
+        json_schema_extra=allowed("'adapter:name' (e.g. piper:en_US-joe-medium)"),
+    )
+    adapter: str
+    package: str | None = Field(None, json_schema_extra=allowed("a Python package name"))
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra=allowed("a mapping of names (model, config) to relative paths"),
+    )
+    sample_rate: int
+    languages: Words = ["und"]
+    license: str = Field(
+        pattern=r"\S", json_schema_extra=allowed("a license, e.g. MIT or CC0-1.0 (required)")
+    )
+    voices: Words = ["default"]
+    defaults: VoicepackDefaults = VoicepackDefaults()
+    params: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+
+    @field_validator("adapter")
+    @classmethod
+    def _known_adapter(cls, value: str) -> str:
+        if value not in ADAPTERS:
+            raise ValueError(f"must be one of {sorted(ADAPTERS)}, got {value!r}")
+        return value
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _supported_rate(cls, value: int) -> int:
+        if value not in SUPPORTED_SAMPLE_RATES:
+            raise ValueError(f"must be one of {list(SUPPORTED_SAMPLE_RATES)}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.defaults.voice is not None and self.defaults.voice not in self.voices:
+            raise ValueError(
+                f"defaults.voice {self.defaults.voice!r} is not in voices {self.voices}"
+            )
+        if not self.files and self.package is None and self.adapter != "mock":
+            raise ValueError("give 'files' (paths relative to this folder) or 'package'")
+        return self
 
 
 def load_voicepack(path: Path) -> ModelSpec:
-    """Read and validate one voicepack.yaml."""
+    """Read and validate one voicepack.yaml; its files must exist."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -50,59 +103,27 @@ def load_voicepack(path: Path) -> ModelSpec:
         raise _fail(path, f"not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise _fail(path, "the top level must be a mapping")
-    unknown = set(data) - KNOWN_KEYS
-    if unknown:
-        raise _fail(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(KNOWN_KEYS)}")
-    model_id = data.get("id")
-    if not isinstance(model_id, str) or not MODEL_ID.match(model_id):
-        raise _fail(path, f"'id' must look like 'adapter:name' (e.g. piper:en_US-joe-medium), "
-                    f"got {model_id!r}")  # fmt: skip
-    adapter = data.get("adapter")
-    if adapter not in ADAPTERS:
-        raise _fail(path, f"'adapter' must be one of {sorted(ADAPTERS)}, got {adapter!r}")
-    rate = data.get("sample_rate")
-    if rate not in SUPPORTED_SAMPLE_RATES:
-        raise _fail(path, f"'sample_rate' must be one of {list(SUPPORTED_SAMPLE_RATES)}, "
-                    f"got {rate!r}")  # fmt: skip
-    params = data.get("params", {})
-    if not isinstance(params, dict):
-        raise _fail(path, f"'params' must be a mapping, got {params!r}")
-    params = dict(params)
-    package = data.get("package")
-    if package is not None:
-        if not isinstance(package, str):
-            raise _fail(path, f"'package' must be a Python package name, got {package!r}")
-        params["package"] = package
-    files_raw = data.get("files", {})
-    if not isinstance(files_raw, dict) or not all(isinstance(v, str) for v in files_raw.values()):
-        raise _fail(path, "'files' must map names (e.g. model, config) to relative paths")
-    files = {str(k): (path.parent / v).resolve() for k, v in files_raw.items()}
+    try:
+        pack = VoicepackFields.model_validate(data)
+    except ValidationError as exc:
+        raise _fail(path, describe(exc.errors()[0], VoicepackFields)) from None
+    params = dict(pack.params)
+    if pack.package is not None:
+        params["package"] = pack.package
+    files = {name: (path.parent / relative).resolve() for name, relative in pack.files.items()}
     missing = [f"{k}={p}" for k, p in files.items() if not p.is_file()]
     if missing:
         raise _fail(path, f"'files' point at missing files: {', '.join(missing)}")
-    if not files and package is None and adapter != "mock":
-        raise _fail(path, "give 'files' (paths relative to this folder) or 'package'")
-    voices = _string_list(path, data, "voices", ["default"])
-    languages = _string_list(path, data, "languages", ["und"])
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        raise _fail(path, f"'defaults' must be a mapping, got {defaults!r}")
-    default_voice = defaults.get("voice", voices[0])
-    if default_voice not in voices:
-        raise _fail(path, f"'defaults.voice' {default_voice!r} is not in voices {voices}")
-    license_text = data.get("license")
-    if not isinstance(license_text, str) or not license_text.strip():
-        raise _fail(path, "'license' is required (e.g. MIT, CC0-1.0)")
     return ModelSpec(
-        model_id=model_id,
-        adapter=str(adapter),
+        model_id=pack.id,
+        adapter=pack.adapter,
         files=files,
         params=params,
-        voices=tuple(voices),
-        default_voice=str(default_voice),
-        sample_rate=int(rate),
-        license=license_text.strip(),
-        languages=tuple(languages),
+        voices=tuple(pack.voices),
+        default_voice=pack.defaults.voice or pack.voices[0],
+        sample_rate=pack.sample_rate,
+        license=pack.license.strip(),
+        languages=tuple(pack.languages),
         source=str(path),
     )
 
