@@ -323,6 +323,16 @@ def hide_password(value: object) -> object:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
+SECRET_KEYS = ("token", "admin_token", "tokens", "worker_token")
+
+
+def shown_value(key: str, value: object) -> object:
+    """A value as ``config show`` and logs print it: tokens as ``***``, URL passwords hidden."""
+    if key.rsplit(".", 1)[-1] in SECRET_KEYS and value not in (None, "", (), []):
+        return ["***" for _ in value] if isinstance(value, list | tuple) else "***"
+    return hide_password(value)
+
+
 def flatten(values: Mapping[str, object], prefix: str = "") -> dict[str, object]:
     """Nested mappings as dotted keys (``llm.model``), for tables and ``--json``."""
     out: dict[str, object] = {}

@@ -73,7 +73,8 @@ def test_voicepack_with_local_files_resolves_paths(tmp_path: Path) -> None:
         (("voices: [default]", "voices: [default]\ncolour: red"), "unknown key"),
         (("files: {model: joe.onnx, config: joe.onnx.json}", "files: {model: gone.onnx}"),
          "missing files"),
-        (("files: {model: joe.onnx, config: joe.onnx.json}", "params: [1]"), "params must be a mapping"),
+        (("files: {model: joe.onnx, config: joe.onnx.json}", "params: [1]"),
+         "params must be a mapping"),
         (("id: piper:local-joe", "id: [unclosed"), "not valid YAML"),
     ],
 )  # fmt: skip

@@ -53,6 +53,8 @@ _STATUS_TO_EXIT = {
     grpc.StatusCode.FAILED_PRECONDITION: Exit.REJECTED,
     grpc.StatusCode.ALREADY_EXISTS: Exit.REJECTED,
     grpc.StatusCode.RESOURCE_EXHAUSTED: Exit.REJECTED,
+    grpc.StatusCode.UNAUTHENTICATED: Exit.REJECTED,  # no token, or a wrong one
+    grpc.StatusCode.PERMISSION_DENIED: Exit.REJECTED,  # a synthesis token on an admin RPC
 }
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from voicectl.cli.common import Exit, console, fail, print_json
-from voicectl.config_layers import env_name, flatten, hide_password
+from voicectl.config_layers import env_name, flatten, shown_value
 from voicectl.orchestrator.config import OrchestratorConfigError, resolve_orchestrator_config
 from voicectl.worker.config import ConfigError, resolve_worker_config
 
@@ -42,7 +42,7 @@ def resolved_rows(service: Service, config: Path | None) -> list[dict[str, objec
         }
         origins = orchestrator  # type: ignore[assignment]
     return [
-        {"key": key, "value": hide_password(value), "source": origins.source(key),
+        {"key": key, "value": shown_value(key, value), "source": origins.source(key),
          "env": env_name(key)}
         for key, value in flatten(values).items()
     ]  # fmt: skip
@@ -59,7 +59,7 @@ def show_command(
     """Print the configuration SERVICE would start with, and where each value came from.
 
     Layers: defaults < --config file < VOICECTL_* environment < flags. Passwords in
-    URLs are shown as ***.
+    URLs and tokens are shown as ***.
 
     Example: VOICECTL_PORT=6000 voicectl config show worker --config configs/worker.yaml
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -11,6 +12,7 @@ from typing import Self
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from voicectl.rpc.tokens import ADMIN_TOKEN_ENV, TOKEN_ENV
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.rpc.v1 import tts_pb2_grpc as pb_grpc
 
@@ -76,11 +78,29 @@ async def _requests(
 class TTSClient:
     """``async with TTSClient("127.0.0.1:50051") as tts: async for f in tts.synthesize(...)``."""
 
-    def __init__(self, target: str, *, channel: grpc.aio.Channel | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        channel: grpc.aio.Channel | None = None,
+        token: str | None = None,
+        admin_token: str | None = None,
+    ) -> None:
+        """``token`` and ``admin_token`` default to VOICECTL_TOKEN and VOICECTL_ADMIN_TOKEN:
+        sent as ``authorization: Bearer`` metadata (docs/security.md)."""
         self.target = target
+        self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self.admin_token = (
+            admin_token if admin_token is not None else os.environ.get(ADMIN_TOKEN_ENV) or None
+        )
         self.channel = channel or grpc.aio.insecure_channel(target)
         self.stub = pb_grpc.TTSStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
+
+    def _auth(self, *, admin: bool = False) -> tuple[tuple[str, str], ...] | None:
+        """The bearer metadata for a call: the admin token first for LoadModel/UnloadModel."""
+        chosen = (self.admin_token or self.token) if admin else (self.token or self.admin_token)
+        return (("authorization", f"Bearer {chosen}"),) if chosen else None
 
     async def __aenter__(self) -> Self:
         return self
@@ -125,12 +145,16 @@ class TTSClient:
         timeout: float | None = None,
     ) -> grpc.aio.StreamStreamCall[pb.SynthesizeRequest, pb.AudioFrame]:
         """Start a Synthesize stream; iterate the returned call for AudioFrames."""
-        return self.stub.Synthesize(_requests(request or SynthesisRequest(), text), timeout=timeout)
+        return self.stub.Synthesize(
+            _requests(request or SynthesisRequest(), text), timeout=timeout, metadata=self._auth()
+        )
 
     async def control(
         self, session_id: str, command: pb.ControlCommand.ValueType
     ) -> pb.ControlResponse:
-        return await self.stub.Control(pb.ControlRequest(session_id=session_id, command=command))
+        return await self.stub.Control(
+            pb.ControlRequest(session_id=session_id, command=command), metadata=self._auth()
+        )
 
     async def pause(self, session_id: str) -> pb.ControlResponse:
         return await self.control(session_id, pb.PAUSE)
@@ -142,7 +166,7 @@ class TTSClient:
         return await self.control(session_id, pb.STOP)
 
     async def list_models(self) -> pb.ListModelsResponse:
-        return await self.stub.ListModels(pb.ListModelsRequest())
+        return await self.stub.ListModels(pb.ListModelsRequest(), metadata=self._auth())
 
     async def load_model(
         self, model_id: str, *, ttl_seconds: int | None = None, pin: bool = False
@@ -150,11 +174,11 @@ class TTSClient:
         request = pb.LoadModelRequest(model_id=model_id, pin=pin)
         if ttl_seconds is not None:
             request.ttl_seconds = ttl_seconds
-        return (await self.stub.LoadModel(request)).model
+        return (await self.stub.LoadModel(request, metadata=self._auth(admin=True))).model
 
     async def unload_model(self, model_id: str, *, wait_if_in_use: bool = False) -> pb.ModelInfo:
         request = pb.UnloadModelRequest(model_id=model_id, wait_if_in_use=wait_if_in_use)
-        return (await self.stub.UnloadModel(request)).model
+        return (await self.stub.UnloadModel(request, metadata=self._auth(admin=True))).model
 
 
 async def collect_pcm(

@@ -58,6 +58,10 @@ class WorkerConfig:
     gpus: tuple[int, ...] = ()
     # Prometheus /metrics port; None = off, 0 = any free port (logged).
     metrics_port: int | None = None
+    # Bearer tokens (docs/security.md): every RPC but health needs ``token`` when it is set;
+    # LoadModel/UnloadModel need ``admin_token`` when that is set.
+    token: str | None = None
+    admin_token: str | None = None
 
     @property
     def registry_ttl(self) -> float:
@@ -81,6 +85,11 @@ _D = WorkerConfig()
 OFF = {"", "none", "off", "null"}
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Secret = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=16),
+    Field(json_schema_extra=allowed("a token of 16+ characters (e.g. openssl rand -hex 24)")),
+]
 # The key as users write it -> the WorkerConfig attribute, where the two differ.
 RUNTIME_NAMES = {
     "ttl": "ttl_seconds",
@@ -133,6 +142,8 @@ class WorkerSettings(LayeredSettings):
         _D.gpus, json_schema_extra=allowed("'all' or comma-separated GPU indices 0..63 (0,1)")
     )
     metrics_port: int | None = Field(_D.metrics_port, ge=0, le=65535)
+    token: Secret | None = _D.token
+    admin_token: Secret | None = _D.admin_token
 
     @field_validator("preload", mode="before")
     @classmethod
@@ -168,7 +179,15 @@ class WorkerSettings(LayeredSettings):
         except ValueError as exc:
             raise ValueError(f"is not a size: {exc}") from None
 
-    @field_validator("redis", "advertise_host", "worker_id", "metrics_port", mode="before")
+    @field_validator(
+        "redis",
+        "advertise_host",
+        "worker_id",
+        "metrics_port",
+        "token",
+        "admin_token",
+        mode="before",
+    )
     @classmethod
     def _optional(cls, value: object) -> object:
         return None if _is_off(value) else value

@@ -15,11 +15,12 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from voicectl.config_layers import hide_password
+from voicectl.config_layers import shown_value
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, WorkerMetrics
 from voicectl.registry.base import Registry
 from voicectl.registry.redis_backend import RedisRegistry
+from voicectl.worker.auth import Credentials, TokenInterceptor
 from voicectl.worker.catalog import Catalog, builtin_specs
 from voicectl.worker.config import WorkerConfig, config_to_mapping
 from voicectl.worker.load import LoadStats, MeteredTTSService
@@ -81,11 +82,13 @@ class Worker:
         watch_worker(self.metrics, self.manager, self.sessions)
         self.metrics_server: MetricsServer | None = None
         self.health = health_aio.HealthServicer()
+        credentials = Credentials(token=config.token, admin_token=config.admin_token)
         self.server = grpc.aio.server(
+            interceptors=[TokenInterceptor(credentials)] if credentials.required else None,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         self.server.add_generic_rpc_handlers([rpc_handler(self.service)])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -150,7 +153,7 @@ async def serve(config: WorkerConfig) -> None:
     unreachable Redis stops the worker at start with a clear error.
     """
     if log.isEnabledFor(logging.DEBUG):
-        shown = {key: hide_password(value) for key, value in config_to_mapping(config).items()}
+        shown = {key: shown_value(key, value) for key, value in config_to_mapping(config).items()}
         log.debug("configuration: %s", json.dumps(shown, sort_keys=True))
     registry = await open_worker_registry(config)
     worker = Worker(config)

@@ -63,9 +63,12 @@ def child_specs(
 
 
 def write_child_config(config: WorkerConfig, directory: Path) -> Path:
-    """The resolved config as YAML (JSON is YAML), so every child runs the same settings."""
+    """The resolved config as YAML (JSON is YAML), so every child runs the same settings.
+    Readable by this user only: it may hold the worker's tokens."""
     path = directory / "worker.yaml"
     mapping = config_to_mapping(replace(config, gpus=()))
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(json.dumps({"worker": mapping}, indent=2))
     return path
 
