@@ -192,15 +192,16 @@ def describe(
         inside, _, name = label.rpartition(".")
         return f"{at}{inside}: unknown key {name!r}; known keys: {expected}"
     info = _field_at(root, path)
-    allowed = _allowed(info, error) if info is not None else None
+    accepts = _allowed(info, error) if info is not None else None
     if error["type"] == "value_error":
         why = str(error.get("ctx", {}).get("error", error["msg"]))
         return (
             f"{at}{label} {why}" if label else f"{at}{why}"
-        )  # no label: the whole model  # the validator's words start with "must be", "is"...
-    if allowed is None:
-        return f"{at}{label}: {error['msg']}, got {error['input']!r}"
-    return f"{at}{label} must be {allowed}, got {error['input']!r}"
+        )  # a validator's words start with "must be", "is"...; no label: the whole model
+    typed = shown_value(key, error["input"])  # a bad token is not echoed
+    if accepts is None:
+        return f"{at}{label}: {error['msg']}, got {typed!r}"
+    return f"{at}{label} must be {accepts}, got {typed!r}"
 
 
 def _parents(key: str) -> list[str]:

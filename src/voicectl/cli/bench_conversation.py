@@ -40,6 +40,7 @@ from voicectl.cli.common import (
 )
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.rpc.client import TTSClient
+from voicectl.talk.client import HandshakeRefused
 from voicectl.worker.config import load_worker_config
 from voicectl.worker.server import Worker
 
@@ -80,6 +81,8 @@ def _run(work: Callable[[Callable[[float], None]], Awaitable[T]], total: float, 
         fail(str(exc), Exit.USAGE)
     except TimeoutError as exc:
         fail(str(exc), Exit.FAILURE)
+    except HandshakeRefused as exc:
+        fail(escape(str(exc)), Exit.REJECTED)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the orchestrator or worker: {exc}", Exit.UNAVAILABLE)
 

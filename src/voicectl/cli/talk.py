@@ -35,7 +35,7 @@ from voicectl.cli.common import (
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.talk.aec import EchoCanceller, MissingAudioExtra
-from voicectl.talk.client import Event, TalkClient
+from voicectl.talk.client import Event, HandshakeRefused, TalkClient
 from voicectl.talk.devices import (
     DeviceError,
     DeviceName,
@@ -198,6 +198,8 @@ def _live_mode(
         fail(str(exc), Exit.USAGE)
     except DeviceError as exc:
         fail(escape(str(exc)), Exit.UNAVAILABLE)
+    except HandshakeRefused as exc:
+        fail(escape(str(exc)), Exit.REJECTED)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the orchestrator: {exc}", Exit.UNAVAILABLE)
     if json_out:
@@ -326,6 +328,8 @@ def talk_command(
         ))  # fmt: skip
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)
+    except HandshakeRefused as exc:
+        fail(escape(str(exc)), Exit.REJECTED)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the orchestrator: {exc}", Exit.UNAVAILABLE)
     except (TimeoutError, TalkError) as exc:

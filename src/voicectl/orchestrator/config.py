@@ -10,9 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import NoDecode
 
 from voicectl.config_layers import (
     Layer,
@@ -59,6 +67,9 @@ class OrchestratorConfig:
     redis: str = ""  # route replies over the workers registered here (overrides worker)
     routing: str = "prefer-resident"  # least-busy | prefer-resident | random
     registry_prefix: str = "voicectl"
+    # Who may connect (orchestrator/admission.py, docs/security.md); empty = no token.
+    auth_tokens: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()  # empty = same-origin pages and non-browsers
 
 
 _BASE = OrchestratorConfig()
@@ -140,6 +151,27 @@ class TurnsKeys(_Keys):
         return self
 
 
+def _comma_list(value: object) -> object:
+    """``a,b`` (a variable or a flag) or a YAML list."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=16)]
+
+
+class AuthKeys(_Keys):
+    tokens: Annotated[tuple[Token, ...], NoDecode] = Field(
+        (), json_schema_extra=allowed("tokens of 16+ characters (a list, or comma-separated)")
+    )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), json_schema_extra=allowed("origins such as https://app.example.com, or *")
+    )
+
+    _lists = field_validator("tokens", "allowed_origins", mode="before")(_comma_list)
+
+
 class OrchestratorSettings(LayeredSettings):
     """Every orchestrator key, once, with what it accepts (configs/orchestrator.yaml)."""
 
@@ -152,6 +184,7 @@ class OrchestratorSettings(LayeredSettings):
     llm: LlmKeys = LlmKeys()
     barge_in: BargeInKeys = BargeInKeys()
     turns: TurnsKeys = TurnsKeys()
+    auth: AuthKeys = AuthKeys()
     metrics_port: int | None = Field(_BASE.metrics_port, ge=0, le=65535)
     redis: str = _BASE.redis
     routing: str = Field(
@@ -199,6 +232,8 @@ class OrchestratorSettings(LayeredSettings):
             redis=self.redis,
             routing=self.routing,
             registry_prefix=self.registry_prefix,
+            auth_tokens=self.auth.tokens,
+            allowed_origins=self.auth.allowed_origins,
         )
 
 

@@ -14,10 +14,12 @@ import signal
 from dataclasses import replace
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from voicectl.audio.frames import frame_bytes
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, OrchestratorMetrics
+from voicectl.orchestrator.admission import Admission
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.llm import LLMBridge, build_llm
@@ -54,6 +56,9 @@ class Orchestrator:
         self.port = 0
         self.metrics = OrchestratorMetrics()
         self.metrics_server: MetricsServer | None = None
+        self.admission = Admission(
+            tokens=config.auth_tokens, allowed_origins=config.allowed_origins
+        )
 
     @property
     def address(self) -> str:
@@ -75,6 +80,7 @@ class Orchestrator:
             self.config.ws_port,
             max_size=MAX_MESSAGE_BYTES,
             compression=None,
+            process_request=self._admit,
         )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
@@ -127,6 +133,14 @@ class Orchestrator:
             api_key=os.environ.get(settings.api_key_env),
             timeout_s=settings.timeout_s,
         )
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Refuse a handshake without the token or from a foreign page, before any session."""
+        refusal = self.admission.decide(request.headers, request.path)
+        if refusal is None:
+            return None
+        log.warning("refused a connection from %s: %s", connection.remote_address, refusal.reason)
+        return connection.respond(refusal.status, refusal.reason + "\n")
 
     async def _handle(self, connection: ServerConnection) -> None:
         settings: SessionSettings | None = None

@@ -12,9 +12,9 @@ from typing import Self
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from voicectl.rpc.tokens import ADMIN_TOKEN_ENV, TOKEN_ENV
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.rpc.v1 import tts_pb2_grpc as pb_grpc
+from voicectl.tokens import ADMIN_TOKEN_ENV, TOKEN_ENV
 
 AudioFrame = pb.AudioFrame
 ControlResponse = pb.ControlResponse

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,9 +18,10 @@ from types import TracebackType
 from typing import Any, Self
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from voicectl.audio.frames import frame_bytes
+from voicectl.tokens import ORCHESTRATOR_TOKEN_ENV
 
 Event = dict[str, Any]
 
@@ -85,6 +87,15 @@ class PlaybackBuffer:
         return bytes(out)
 
 
+class HandshakeRefused(Exception):
+    """The orchestrator answered the WebSocket handshake with an HTTP error (401, 403)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"the orchestrator refused the connection: HTTP {status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+
 class TalkClient:
     """``async with TalkClient(url) as talk: await talk.send_text("hi")``."""
 
@@ -97,9 +108,12 @@ class TalkClient:
         model_id: str = "",
         voice: str = "",
         open_timeout: float = 10.0,
+        token: str | None = None,
     ) -> None:
+        """``token`` defaults to VOICECTL_ORCHESTRATOR_TOKEN (sent as a bearer header)."""
         self.url = url
         self.open_timeout = open_timeout
+        self.token = token if token is not None else os.environ.get(ORCHESTRATOR_TOKEN_ENV) or None
         self.input_sample_rate = input_sample_rate
         self.output_sample_rate = output_sample_rate
         self.model_id = model_id
@@ -125,10 +139,16 @@ class TalkClient:
         await self.close()
 
     async def connect(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         try:
             self._connection = await connect(
-                self.url, max_size=2**20, compression=None, open_timeout=self.open_timeout
-            )
+                self.url, max_size=2**20, compression=None, open_timeout=self.open_timeout,
+                additional_headers=headers,
+            )  # fmt: skip
+        except InvalidStatus as exc:
+            response = exc.response
+            reason = response.body.decode(errors="replace").strip() if response.body else ""
+            raise HandshakeRefused(response.status_code, reason) from None
         except TimeoutError:
             raise ConnectionError(
                 f"{self.url} accepted the connection but did not answer the WebSocket "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from voicectl.rpc.tokens import ADMIN_TOKEN_ENV, TOKEN_ENV
+from voicectl.tokens import ADMIN_TOKEN_ENV, TOKEN_ENV
 from voicectl.worker.servicer import drain_requests
 
 ADMIN_METHODS = frozenset({"LoadModel", "UnloadModel"})
