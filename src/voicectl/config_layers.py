@@ -8,6 +8,7 @@ user typed: the file and key, the environment variable, or the flag.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -332,6 +333,14 @@ def shown_value(key: str, value: object) -> object:
     if key.rsplit(".", 1)[-1] in SECRET_KEYS and value not in (None, "", (), []):
         return ["***" for _ in value] if isinstance(value, list | tuple) else "***"
     return hide_password(value)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps a service on this machine."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def flatten(values: Mapping[str, object], prefix: str = "") -> dict[str, object]:

@@ -70,3 +70,11 @@ def test_bad_log_flags_exit_2_naming_the_flag(args: list[str], words: str) -> No
     assert result.returncode == 2, result.stderr
     assert words in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_worker_open_to_the_network_without_a_token_says_so() -> None:
+    _, exposed = serve("--host", "0.0.0.0")
+    assert "without a token" in exposed
+    assert "docs/security.md" in exposed
+    _, local = serve()
+    assert "without a token" not in local

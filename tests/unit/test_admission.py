@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from voicectl.config_layers import is_loopback
 from voicectl.orchestrator.admission import Admission
 
 TOKEN = "conversation-token-0123"
@@ -46,3 +47,8 @@ def test_a_good_token_does_not_excuse_a_foreign_page() -> None:
     guarded = Admission(tokens=(TOKEN,))
     headers = {**HOST, "Origin": "https://evil.example", "Authorization": f"Bearer {TOKEN}"}
     assert status(guarded, headers) == HTTPStatus.FORBIDDEN
+
+
+def test_loopback_hosts() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "::1", "[::1]", "localhost", "127.1.2.3"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "10.0.0.5", "::", "example.com"))

@@ -17,6 +17,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from voicectl.audio.frames import frame_bytes
+from voicectl.config_layers import is_loopback
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, OrchestratorMetrics
 from voicectl.orchestrator.admission import Admission
@@ -89,6 +90,12 @@ class Orchestrator:
                 self.metrics.registry, port=self.config.metrics_port, host=self.config.host
             )
             log.info("metrics on %s", self.metrics_server.url)
+        if not is_loopback(self.config.host) and not self.config.auth_tokens:
+            log.warning(
+                "listening on %s without a token: anyone who can reach it may talk to the "
+                "agent (set auth.tokens / VOICECTL_AUTH__TOKENS; docs/security.md)",
+                self.config.host,
+            )
         log.info("orchestrator listening on %s (tts: %s)", self.address, self.tts.target)
 
     async def stop(self) -> None:

@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from voicectl.config_layers import shown_value
+from voicectl.config_layers import is_loopback, shown_value
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, WorkerMetrics
 from voicectl.registry.base import Registry
@@ -165,6 +165,12 @@ async def serve(config: WorkerConfig) -> None:
             settings = RegistrationSettings.for_worker(worker, registry_host=redis_host)
             registration = WorkerRegistration(worker, registry, settings)
             await registration.start()
+        if not is_loopback(config.host) and not config.token:
+            log.warning(
+                "listening on %s without a token: anyone who can reach it may synthesize, "
+                "load and unload models (set VOICECTL_TOKEN; docs/security.md)",
+                config.host,
+            )
         log.info(
             "worker ready on %s (pid %d, gpu %s, CUDA_VISIBLE_DEVICES=%s)",
             worker.address,
