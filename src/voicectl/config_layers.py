@@ -137,6 +137,39 @@ def resolve(
     return Resolved(settings, {key: owner.where(key) for key, owner in owners.items()})
 
 
+def resolve_layers(
+    settings_cls: type[Settings],
+    *,
+    file: Path | None,
+    file_values: Mapping[str, object] | None,
+    env: Mapping[str, str] | None,
+    flags_given: Mapping[str, object] | None,
+    flag_names: Mapping[str, str] | None,
+    error: type[ValueError],
+) -> Resolved[Settings]:
+    """The standard stack: defaults < ``file_values`` (read from ``file``) < VOICECTL_*
+    variables (``os.environ`` when ``env`` is None) < flags. A flag given as None, or a
+    mapping of only such flags, was not given."""
+    layers: list[Layer] = []
+    if file_values is not None:
+        layers.append(Layer("file", file_values, file=file))
+    layers.append(environment_layer(settings_cls, env))
+    layers.append(Layer("flag", _given(flags_given or {}), flags=flag_names or {}))
+    return resolve(settings_cls, layers, error)
+
+
+def _given(values: Mapping[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            value = _given(value)
+            if not value:
+                continue
+        if value is not None:
+            out[key] = value
+    return out
+
+
 def _merge(
     into: dict[str, Any],
     values: Mapping[str, object],

@@ -27,8 +27,8 @@ from voicectl.config_layers import (
     LayeredSettings,
     Resolved,
     allowed,
-    environment_layer,
     resolve,
+    resolve_layers,
 )
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
@@ -253,19 +253,6 @@ def _file_values(path: Path | None, data: dict[str, object]) -> dict[str, object
     return values
 
 
-def _given(values: Mapping[str, object]) -> dict[str, object]:
-    """Flag values without the flags left out (None), nested mappings included."""
-    out: dict[str, object] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            value = _given(value)
-            if not value:
-                continue
-        if value is not None:
-            out[key] = value
-    return out
-
-
 def resolve_orchestrator_config(
     path: Path | None = None,
     *,
@@ -274,13 +261,13 @@ def resolve_orchestrator_config(
     flags: Mapping[str, str] | None = None,
 ) -> Resolved[OrchestratorSettings]:
     """Defaults < ``path`` < VOICECTL_* (VOICECTL_LLM__MODEL for llm.model) < flags."""
-    layers: list[Layer] = []
+    values = None
     if path is not None:
-        data = read_mapping(path, OrchestratorConfigError)
-        layers.append(Layer("file", _file_values(path, data), file=path))
-    layers.append(environment_layer(OrchestratorSettings, env))
-    layers.append(Layer("flag", _given(cli or {}), flags=flags or {}))
-    return resolve(OrchestratorSettings, layers, OrchestratorConfigError)
+        values = _file_values(path, read_mapping(path, OrchestratorConfigError))
+    return resolve_layers(
+        OrchestratorSettings, file=path, file_values=values, env=env, flags_given=cli,
+        flag_names=flags, error=OrchestratorConfigError,
+    )  # fmt: skip
 
 
 def load_orchestrator_config(

@@ -16,14 +16,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, field_validator
 from pydantic_settings import NoDecode
 
-from voicectl.config_layers import (
-    Layer,
-    LayeredSettings,
-    Resolved,
-    allowed,
-    environment_layer,
-    resolve,
-)
+from voicectl.config_layers import LayeredSettings, Resolved, allowed, resolve_layers
 from voicectl.worker.catalog import DEFAULT_MODEL_ID
 from voicectl.worker.memory import parse_size
 from voicectl.yamlfile import read_mapping
@@ -268,13 +261,11 @@ def resolve_worker_config(
     CLI values of None mean "not given"; ``flags`` spells a key's flag where it is not
     ``--`` + the key with dashes (``voicepacks_dir`` is ``--voicepacks``).
     """
-    layers: list[Layer] = []
-    if yaml_path is not None:
-        layers.append(Layer("file", read_yaml(yaml_path), file=yaml_path))
-    layers.append(environment_layer(WorkerSettings, env))
-    given = {k: v for k, v in (cli or {}).items() if v is not None}
-    layers.append(Layer("flag", given, flags=flags or {}))
-    return resolve(WorkerSettings, layers, ConfigError)
+    return resolve_layers(
+        WorkerSettings, file=yaml_path,
+        file_values=None if yaml_path is None else read_yaml(yaml_path),
+        env=env, flags_given=cli, flag_names=flags, error=ConfigError,
+    )  # fmt: skip
 
 
 def load_worker_config(
