@@ -35,9 +35,10 @@ def test_any_recording_passes_validation(tmp_path: Path, name: str) -> None:
     else:
         rate = 8000 if "8k" in name else 44100
         write_int_wav(path, rate, 3 if "24bit" in name else 2, 1 if "8k" in name else 2)
-    result = run("talk", "--input", str(path), "--url", unreachable())
-    assert result.returncode == 3, result.stderr
-    assert "cannot reach the orchestrator" in result.stderr
+    url = unreachable()
+    result = run("talk", "--input", str(path), "--url", url)
+    assert result.returncode == 3, result.stderr  # decoded, then the orchestrator is absent
+    assert f"no orchestrator listening on {url.removeprefix('ws://')}" in result.stderr
 
 
 @pytest.mark.parametrize("name", ["corrupt.flac", "corrupt.wav", "corrupt.mp3"])
@@ -47,6 +48,8 @@ def test_a_corrupt_recording_is_a_usage_error_naming_file_and_flag(
     path = random_bytes(tmp_path / name)
     result = run("talk", "--input", str(path))  # no --url: it would start an embedded stack
     assert result.returncode == 2, result.stderr
+    absent = run("talk", "--input", str(path), "--url", unreachable())
+    assert absent.returncode == 2, absent.stderr  # the file is judged before the network
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "--input" in lines[0]

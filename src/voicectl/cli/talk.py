@@ -26,6 +26,7 @@ from voicectl.cli.common import (
     Exit,
     check_orchestrator,
     check_worker,
+    check_ws_url,
     console,
     err_console,
     fail,
@@ -295,9 +296,14 @@ def talk_command(
         fail("--worker and --config configure the embedded orchestrator; "
              "leave them out with --url", Exit.USAGE)  # fmt: skip
     if url is not None:
-        check_orchestrator(url, timeout=connect_timeout)
-    if worker is not None:
-        check_worker(worker, timeout=connect_timeout)
+        check_ws_url(url)  # reachability after the inputs: a usage error comes first
+
+    def reach() -> None:
+        if url is not None:
+            check_orchestrator(url, timeout=connect_timeout)
+        if worker is not None:
+            check_worker(worker, timeout=connect_timeout)
+
     scenario = None
     if scenario_file is not None:
         try:
@@ -307,6 +313,7 @@ def talk_command(
     if input_file is None and say is None and text is None and scenario is None:
         if output is not None or interrupt is not None or interrupt_file is not None:
             fail(f"--output and --interrupt need a scripted turn: {FILE_MODES}", Exit.USAGE)
+        reach()
         _live_mode(
             url=url, worker=worker, config=config, rate=rate, input_device=input_device,
             output_device=output_device, no_aec=no_aec, json_out=json_out,
@@ -319,6 +326,7 @@ def talk_command(
     # Decoded before any orchestrator starts: a bad file costs nothing.
     input_audio = _decoded("--input", input_file, rate)
     interrupt_input = _decoded("--interrupt-input", interrupt_file, rate)
+    reach()
     try:
         result = asyncio.run(_talk(
             url=url, worker=worker, config=config, input_audio=input_audio, say=say, text=text,
