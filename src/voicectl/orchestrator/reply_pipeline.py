@@ -38,7 +38,7 @@ class ReplyPipeline:
         conversation: Conversation,
         telemetry: SessionTelemetry,
         on_finished: Callable[[Reply], None],
-        on_failed: Callable[[Reply, str], None],
+        on_failed: Callable[[Reply, str, str], None],  # (reply, for the client, for the log)
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -109,18 +109,22 @@ class ReplyPipeline:
                 if spoken:  # keep the interrupted reply in the history, as far as it got
                     self.conversation.add_assistant("".join(spoken))
                 raise  # the reply itself was stopped
+            # The client hears what failed; addresses, URLs and catalogues stay in the log.
             if llm_errors:
-                self._on_failed(reply, f"llm: {llm_errors[0]}")
+                self._on_failed(reply, "llm: the language model did not answer",
+                                f"llm: {llm_errors[0]}")  # fmt: skip
             elif isinstance(exc, grpc.aio.AioRpcError):
-                target = self.tts.target
-                self._on_failed(reply, f"tts worker {target}: {exc.code().name}: {exc.details()}")
+                code = exc.code().name
+                detail = f"tts worker {self.tts.target}: {code}: {exc.details()}"
+                self._on_failed(reply, f"tts: the voice worker failed ({code})", detail)
             elif isinstance(exc, NoWorkerAvailable):
-                self._on_failed(reply, f"tts: {exc}")
+                self._on_failed(reply, "tts: no voice worker is available", f"tts: {exc}")
             else:
-                self._on_failed(reply, "tts: the synthesis stream was cancelled")
+                cancelled = "tts: the synthesis stream was cancelled"
+                self._on_failed(reply, cancelled, cancelled)
         except Exception as exc:  # anything else ends the reply, never the session
             log.exception("session %s reply %d crashed", self.settings.session_id, reply.id)
-            self._on_failed(reply, f"reply failed: {type(exc).__name__}: {exc}")
+            self._on_failed(reply, "the reply failed", f"{type(exc).__name__}: {exc}")
 
     def _failover(self, event: FailoverEvent) -> None:
         self.transport.send_event({

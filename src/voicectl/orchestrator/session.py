@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -307,10 +308,13 @@ class Session:
         if reply is self._reply:
             self.dispatch(fsm.ReplyFinished())
 
-    def _fail(self, reply: Reply, reason: str) -> None:
-        log.warning("session %s reply %d failed: %s", self.settings.session_id, reply.id, reason)
+    def _fail(self, reply: Reply, public: str, detail: str) -> None:
+        """Log ``detail`` under an id; the client gets ``public`` and that id, to quote."""
+        error_id = "e-" + secrets.token_hex(4)
+        log.warning("session %s reply %d failed [%s]: %s", self.settings.session_id, reply.id,
+                    error_id, detail)  # fmt: skip
         if reply is self._reply:
-            self.dispatch(fsm.ReplyFailed(reason))
+            self.dispatch(fsm.ReplyFailed(f"{public} (error {error_id} in the orchestrator's log)"))
 
     def _pause_reply(self) -> None:
         if self._reply is None:
