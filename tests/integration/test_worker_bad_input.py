@@ -214,3 +214,22 @@ async def test_a_text_over_one_chunk_is_sent_in_pieces(client: TTSClient) -> Non
     assert frames
     assert len(pcm) > 0
     assert rate > 0
+
+
+async def test_a_huge_id_is_quoted_cut_in_the_error(client: TTSClient) -> None:
+    """A 10 KB id from a client gives a short message, not a 10 KB one."""
+    huge = "x" * 10_000
+    with pytest.raises(grpc.aio.AioRpcError) as control:
+        await client.stop(huge)
+    assert control.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "(10000 characters)" in str(control.value.details())
+    assert len(str(control.value.details())) < 300
+    with pytest.raises(grpc.aio.AioRpcError) as load:
+        await client.load_model("mock:" + huge)
+    assert load.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "(10005 characters)" in str(load.value.details())
+    assert len(str(load.value.details())) < 600
+    with pytest.raises(grpc.aio.AioRpcError) as voice:
+        await collect_pcm(client.synthesize("Hi.", SynthesisRequest(voice=huge)))
+    assert voice.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(str(voice.value.details())) < 400

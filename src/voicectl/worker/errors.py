@@ -14,6 +14,16 @@ class RequestError(Exception):
         self.message = message
 
 
+QUOTE_LIMIT = 80
+
+
+def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)``, cut: a 10 KB id from a client makes a short message, not a 10 KB one."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def invalid(message: str) -> RequestError:
     return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 

@@ -29,7 +29,7 @@ from voicectl.worker.adapters.base import (
     run_blocking,
 )
 from voicectl.worker.catalog import Catalog
-from voicectl.worker.errors import RequestError
+from voicectl.worker.errors import RequestError, quoted
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class ModelManager:
         if found is None:
             raise RequestError(
                 grpc.StatusCode.NOT_FOUND,
-                f"unknown model_id {model_id!r}; available: {self.catalog.describe_ids()}",
+                f"unknown model_id {quoted(model_id)}; available: {self.catalog.describe_ids()}",
             )
         return found
 

@@ -23,7 +23,7 @@ from voicectl.observability.logging import set_log_context
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import Capabilities
-from voicectl.worker.errors import RequestError, invalid, out_of_order
+from voicectl.worker.errors import RequestError, invalid, out_of_order, quoted
 from voicectl.worker.models import ModelEntry, ModelManager, ModelState
 from voicectl.worker.session import (
     EndReason,
@@ -136,7 +136,7 @@ class TTSService:
             if not self.sessions.reserve(params.session_id):
                 raise RequestError(
                     grpc.StatusCode.ALREADY_EXISTS,
-                    f"config.session_id {params.session_id!r} is already streaming; "
+                    f"config.session_id {quoted(params.session_id)} is already streaming; "
                     "use a unique id per Synthesize call",
                 )
             session_id = params.session_id
@@ -195,11 +195,13 @@ class TTSService:
             if request.session_id in self.sessions:
                 raise RequestError(
                     grpc.StatusCode.UNAVAILABLE,
-                    f"session {request.session_id!r} is still loading its model; retry shortly",
+                    f"session {quoted(request.session_id)} is still loading its model; "
+                    "retry shortly",
                 )
             raise RequestError(
                 grpc.StatusCode.NOT_FOUND,
-                f"no active session {request.session_id!r} (finished, stopped or never started)",
+                f"no active session {quoted(request.session_id)} "
+                "(finished, stopped or never started)",
             )
         if request.command == pb.PAUSE:
             session.pause()

@@ -12,7 +12,7 @@ from voicectl.rpc.client import MAX_CHUNK_CHARS  # one limit for client and work
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.speakable import unspeakable
 from voicectl.worker.adapters.base import ModelSpec, SynthesisOptions
-from voicectl.worker.errors import invalid
+from voicectl.worker.errors import invalid, quoted
 from voicectl.worker.session import SessionParams
 
 MAX_SESSION_CHARS = 100_000
@@ -36,13 +36,13 @@ def validate_config(
     session_id = config.session_id or f"s-{uuid.uuid4().hex[:12]}"
     if not SESSION_ID_PATTERN.match(session_id):
         raise invalid(
-            f"config.session_id {config.session_id[:40]!r} is invalid: use 1..128 characters "
+            f"config.session_id {quoted(config.session_id, 40)} is invalid: use 1..128 characters "
             "of letters, digits and . _ : -"
         )
     voice = config.voice or spec.default_voice
     if voice not in spec.voices:
         raise invalid(
-            f"config.voice {voice!r} is not a voice of {spec.model_id}; "
+            f"config.voice {quoted(voice)} is not a voice of {spec.model_id}; "
             f"available: {', '.join(spec.voices)}"
         )
     rate = config.sample_rate or native_rate
