@@ -358,7 +358,7 @@ def hide_password(value: object) -> object:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
-SECRET_KEYS = ("token", "admin_token", "tokens", "worker_token")
+SECRET_KEYS = ("token", "admin_token", "tokens", "registry_secret")
 
 
 def shown_value(key: str, value: object) -> object:

@@ -24,7 +24,12 @@ def rows(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, object
 
 
 def test_worker_values_name_their_layer() -> None:
-    env = {"VOICECTL_PORT": "6001", "VOICECTL_REDIS": "redis://:s3cret@10.0.0.5:6379/0"}
+    env = {
+        "VOICECTL_PORT": "6001",
+        "VOICECTL_REDIS": "redis://:s3cret@10.0.0.5:6379/0",
+        "VOICECTL_TOKEN": "synthesis-token-0123456789",
+        "VOICECTL_REGISTRY_SECRET": "registry-secret-0123456789",
+    }
     values = rows(show("worker", "--config", "configs/worker.yaml", "--json", env=env))
     assert values["port"]["value"] == 6001
     assert values["port"]["source"] == "env VOICECTL_PORT"
@@ -33,6 +38,9 @@ def test_worker_values_name_their_layer() -> None:
     }  # fmt: skip
     assert values["heartbeat"]["source"] == "default"
     assert values["redis"]["value"] == "redis://:***@10.0.0.5:6379/0"
+    assert values["token"]["value"] == "***"
+    assert values["registry_secret"]["value"] == "***"
+    assert values["admin_token"]["value"] is None
 
 
 def test_orchestrator_lists_every_phase_and_nested_variables() -> None:
@@ -50,6 +58,13 @@ def test_the_table_prints_whole_lines_when_piped() -> None:
     line = next(line for line in result.stdout.splitlines() if "default_model" in line)
     assert "'mock:sine'" in line
     assert "env VOICECTL_DEFAULT_MODEL" in line
+
+
+def test_a_short_token_is_refused_without_echoing_it() -> None:
+    result = show("worker", env={"VOICECTL_TOKEN": "hunter2"})
+    assert result.returncode == 2
+    assert "VOICECTL_TOKEN must be a token of 16+ characters" in result.stderr
+    assert "hunter2" not in result.stderr
 
 
 def test_a_bad_value_exits_2_naming_the_variable() -> None:

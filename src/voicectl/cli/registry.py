@@ -22,6 +22,7 @@ from voicectl.cli.common import Exit, console, err_console, fail, print_json
 from voicectl.observability.logging import setup_logging
 from voicectl.registry.base import RegistryError, RegistryUnavailable, WorkerRecord
 from voicectl.registry.redis_backend import DEFAULT_PREFIX, DEFAULT_URL, RedisRegistry
+from voicectl.registry.signing import SECRET_ENV
 from voicectl.registry.watch import watch_workers
 
 T = TypeVar("T")
@@ -44,7 +45,8 @@ def _with_registry(url: str, prefix: str, action: Callable[[RedisRegistry], Awai
     setup_logging("warning")
 
     async def run() -> T:
-        registry = await RedisRegistry.connect(url, prefix=prefix)
+        secret = os.environ.get(SECRET_ENV) or None  # forged records then show as malformed
+        registry = await RedisRegistry.connect(url, prefix=prefix, secret=secret)
         async with registry:
             return await action(registry)
 

@@ -68,6 +68,7 @@ class OrchestratorConfig:
     routing: str = "prefer-resident"  # least-busy | prefer-resident | random
     registry_prefix: str = "voicectl"
     # Who may connect (orchestrator/admission.py, docs/security.md); empty = no token.
+    registry_secret: str = ""  # only signed worker records are routed to, when set
     auth_tokens: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()  # empty = same-origin pages and non-browsers
 
@@ -191,6 +192,17 @@ class OrchestratorSettings(LayeredSettings):
         _BASE.routing, json_schema_extra=allowed("least-busy, prefer-resident or random")
     )
     registry_prefix: str = _BASE.registry_prefix
+    registry_secret: str = Field(
+        _BASE.registry_secret,
+        json_schema_extra=allowed("the workers' registry secret (16+ characters), or empty"),
+    )
+
+    @field_validator("registry_secret")
+    @classmethod
+    def _long_secret(cls, value: str) -> str:
+        if value and len(value.strip()) < 16:
+            raise ValueError("must be 16+ characters (e.g. openssl rand -hex 24), or empty")
+        return value.strip()
 
     @field_validator("routing")
     @classmethod
@@ -232,6 +244,7 @@ class OrchestratorSettings(LayeredSettings):
             redis=self.redis,
             routing=self.routing,
             registry_prefix=self.registry_prefix,
+            registry_secret=self.registry_secret,
             auth_tokens=self.auth.tokens,
             allowed_origins=self.auth.allowed_origins,
         )

@@ -115,7 +115,9 @@ class Orchestrator:
         """Redis-routed workers, one given worker, or an embedded one (the default)."""
         if self.config.redis:
             registry = await RedisRegistry.connect(
-                self.config.redis, prefix=self.config.registry_prefix
+                self.config.redis,
+                prefix=self.config.registry_prefix,
+                secret=self.config.registry_secret or None,
             )
             router = Router(RoutingConfig(policy=parse_policy(self.config.routing)))
             return RoutedTTS(

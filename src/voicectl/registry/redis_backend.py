@@ -37,6 +37,7 @@ from voicectl.registry.base import (
     RegistryUnavailable,
     WorkerRecord,
 )
+from voicectl.registry.signing import sign, verify
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,17 @@ class ListResult:
     malformed: dict[str, str] = field(default_factory=dict)  # key -> reason
 
 
-def parse_entry(key_id: str, raw: bytes) -> WorkerRecord:
-    """Parse one stored record; RecordError when it is not ours or does not match its key."""
-    record = WorkerRecord.from_json(raw)
+def parse_entry(key_id: str, raw: bytes, secret: str | None = None) -> WorkerRecord:
+    """Parse one stored record; RecordError when it is not ours or does not match its key,
+    or, with a ``secret``, when it is unsigned or its signature does not match."""
+    if secret:
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RecordError(f"not JSON: {exc}") from None
+        record = WorkerRecord.from_dict(verify(key_id, data, secret))
+    else:
+        record = WorkerRecord.from_json(raw)
     if record.worker_id != key_id:
         raise RecordError(f"worker_id {record.worker_id!r} does not match its key id {key_id!r}")
     return record
@@ -95,14 +104,29 @@ def parse_entry(key_id: str, raw: bytes) -> WorkerRecord:
 class RedisRegistry(Registry):
     """``async with await RedisRegistry.connect("redis://...") as registry: ...``"""
 
-    def __init__(self, client: aioredis.Redis, *, url: str, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        url: str,
+        prefix: str = DEFAULT_PREFIX,
+        secret: str | None = None,
+    ) -> None:
         self.client = client
         self.url = redact_url(url)
+        self.secret = secret or None  # sign what we write, refuse what is not signed
         self.keys = KeySchema(prefix)
         self._warned: set[str] = set()
 
     @classmethod
-    async def connect(cls, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = 3.0) -> Self:
+    async def connect(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = 3.0,
+        secret: str | None = None,
+    ) -> Self:
         """Connect and PING; RegistryUnavailable with an actionable message otherwise.
 
         ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS (certificate
@@ -115,7 +139,7 @@ class RedisRegistry(Registry):
                 f"bad Redis URL {redact_url(url)}: {exc} "
                 "(use redis://[:password@]host:port/db or rediss:// for TLS)"
             ) from None
-        registry = cls(client, url=url, prefix=prefix)
+        registry = cls(client, url=url, prefix=prefix, secret=secret)
         try:
             await registry._run(client.ping())
         except RegistryError:
@@ -145,7 +169,12 @@ class RedisRegistry(Registry):
     async def heartbeat(self, record: WorkerRecord, *, ttl: float) -> None:
         event = json.dumps({"kind": ChangeKind.UPDATED.value, "worker_id": record.worker_id})
         pipe = self.client.pipeline(transaction=True)
-        pipe.set(self.keys.worker(record.worker_id), record.to_json(), px=max(1, int(ttl * 1000)))
+        value = (
+            sign(record.worker_id, record.to_dict(), self.secret)
+            if self.secret
+            else record.to_json()
+        )
+        pipe.set(self.keys.worker(record.worker_id), value, px=max(1, int(ttl * 1000)))
         pipe.sadd(self.keys.index, record.worker_id)
         pipe.publish(self.keys.channel, event)
         await self._run(pipe.execute())
@@ -173,7 +202,7 @@ class RedisRegistry(Registry):
                 continue
             data = raw.encode() if isinstance(raw, str) else raw
             try:
-                result.records.append(parse_entry(worker_id, data))
+                result.records.append(parse_entry(worker_id, data, self.secret))
             except RecordError as exc:
                 result.malformed[self.keys.worker(worker_id)] = str(exc)
                 self._warn_once(self.keys.worker(worker_id), data, str(exc))

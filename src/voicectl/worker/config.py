@@ -55,6 +55,8 @@ class WorkerConfig:
     # LoadModel/UnloadModel need ``admin_token`` when that is set.
     token: str | None = None
     admin_token: str | None = None
+    # Signs this worker's registry records (HMAC); routers with the same secret drop others.
+    registry_secret: str | None = None
 
     @property
     def registry_ttl(self) -> float:
@@ -78,11 +80,8 @@ _D = WorkerConfig()
 OFF = {"", "none", "off", "null"}
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Secret = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=16),
-    Field(json_schema_extra=allowed("a token of 16+ characters (e.g. openssl rand -hex 24)")),
-]
+Secret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=16)]
+SECRET_TEXT = allowed("a token of 16+ characters (e.g. openssl rand -hex 24)")
 # The key as users write it -> the WorkerConfig attribute, where the two differ.
 RUNTIME_NAMES = {
     "ttl": "ttl_seconds",
@@ -135,8 +134,9 @@ class WorkerSettings(LayeredSettings):
         _D.gpus, json_schema_extra=allowed("'all' or comma-separated GPU indices 0..63 (0,1)")
     )
     metrics_port: int | None = Field(_D.metrics_port, ge=0, le=65535)
-    token: Secret | None = _D.token
-    admin_token: Secret | None = _D.admin_token
+    token: Secret | None = Field(_D.token, json_schema_extra=SECRET_TEXT)
+    admin_token: Secret | None = Field(_D.admin_token, json_schema_extra=SECRET_TEXT)
+    registry_secret: Secret | None = Field(_D.registry_secret, json_schema_extra=SECRET_TEXT)
 
     @field_validator("preload", mode="before")
     @classmethod
@@ -179,6 +179,7 @@ class WorkerSettings(LayeredSettings):
         "metrics_port",
         "token",
         "admin_token",
+        "registry_secret",
         mode="before",
     )
     @classmethod

@@ -143,7 +143,9 @@ async def open_worker_registry(config: WorkerConfig) -> Registry | None:
     """Connect to the configured Redis, or None without one (RegistryError if unreachable)."""
     if not config.redis_url:
         return None
-    return await RedisRegistry.connect(config.redis_url, prefix=config.registry_prefix)
+    return await RedisRegistry.connect(
+        config.redis_url, prefix=config.registry_prefix, secret=config.registry_secret
+    )
 
 
 async def serve(config: WorkerConfig) -> None:
