@@ -104,6 +104,11 @@ class OrchestratorMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.sessions = Gauge("voicectl_orchestrator_sessions_active", "Open sessions.", registry=r)
+        self.registry_age = Gauge(
+            "voicectl_orchestrator_registry_age_seconds",
+            "Age of the worker listing replies are routed on: 0 while the registry answers, "
+            "growing while it is unreachable.", registry=r,
+        )  # fmt: skip
         self.barge_in = Histogram(
             "voicectl_orchestrator_barge_in_seconds",
             "Speech onset in the input to the last reply frame sent (pause).",

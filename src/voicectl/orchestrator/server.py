@@ -35,6 +35,7 @@ from voicectl.orchestrator.transports.websocket import (
 )
 from voicectl.orchestrator.tts import DirectTTS, RoutedTTS, TTSBackend
 from voicectl.registry.failover import RoutedSynthesizer
+from voicectl.registry.last_known import LastKnownRegistry
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.registry.routing import Router, RoutingConfig, parse_policy
 from voicectl.worker.config import load_worker_config
@@ -114,15 +115,17 @@ class Orchestrator:
     async def _tts_backend(self) -> TTSBackend:
         """Redis-routed workers, one given worker, or an embedded one (the default)."""
         if self.config.redis:
-            registry = await RedisRegistry.connect(
+            redis = await RedisRegistry.connect(
                 self.config.redis,
                 prefix=self.config.registry_prefix,
                 secret=self.config.registry_secret or None,
             )
+            registry = LastKnownRegistry(redis)  # new replies still route while Redis is away
+            self.metrics.registry_age.set_function(registry.age)
             router = Router(RoutingConfig(policy=parse_policy(self.config.routing)))
             return RoutedTTS(
                 RoutedSynthesizer(registry, router=router),
-                description=f"registry {registry.url} ({self.config.routing})",
+                description=f"registry {redis.url} ({self.config.routing})",
             )
         target = self.config.worker
         if not target:
