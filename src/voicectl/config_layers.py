@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -23,7 +24,12 @@ from pydantic import BaseModel, ValidationError
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsError,
+)
 
 ENV_PREFIX = "VOICECTL_"
 ENV_NESTED = "__"  # VOICECTL_LLM__MODEL is llm.model
@@ -133,7 +139,12 @@ def resolve(
     try:
         settings = settings_cls(**merged)
     except ValidationError as exc:
-        raise error(describe(exc.errors()[0], settings_cls, owners)) from None
+        first = exc.errors()[0]
+        try:
+            message = describe(first, settings_cls, owners)
+        except Exception:  # never a traceback instead of the message: pydantic's words
+            message = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        raise error(message) from None
     return Resolved(settings, {key: owner.where(key) for key, owner in owners.items()})
 
 
@@ -153,7 +164,15 @@ def resolve_layers(
     layers: list[Layer] = []
     if file_values is not None:
         layers.append(Layer("file", file_values, file=file))
-    layers.append(environment_layer(settings_cls, env))
+    try:
+        layers.append(environment_layer(settings_cls, env))
+    except SettingsError as exc:  # e.g. VOICECTL_LLM='{not json'
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = env_name(field.group(1)) if field else "a VOICECTL_* variable"
+        raise error(
+            f"environment: {name} must be a JSON object; or set one key, e.g. "
+            f"{name}{ENV_NESTED}KEY=value"
+        ) from None
     layers.append(Layer("flag", _given(flags_given or {}), flags=flag_names or {}))
     return resolve(settings_cls, layers, error)
 

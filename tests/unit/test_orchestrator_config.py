@@ -142,3 +142,12 @@ def test_a_bad_flag_is_named_as_typed() -> None:
         )
     with pytest.raises(OrchestratorConfigError, match=r"^--routing must be least-busy"):
         load_orchestrator_config(None, env={}, cli={"routing": "fastest"})
+
+
+def test_a_section_variable_that_is_not_json_is_named() -> None:
+    with pytest.raises(
+        OrchestratorConfigError, match=r"^environment: VOICECTL_LLM must be a JSON object"
+    ):
+        load_orchestrator_config(None, env={"VOICECTL_LLM": "{not json"})
+    whole = load_orchestrator_config(None, env={"VOICECTL_LLM": '{"model": "qwen2.5"}'})
+    assert whole.llm.model == "qwen2.5"
