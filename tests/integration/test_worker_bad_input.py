@@ -233,3 +233,19 @@ async def test_a_huge_id_is_quoted_cut_in_the_error(client: TTSClient) -> None:
         await collect_pcm(client.synthesize("Hi.", SynthesisRequest(voice=huge)))
     assert voice.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert len(str(voice.value.details())) < 400
+
+
+@pytest.mark.parametrize("method", ["Control", "LoadModel", "UnloadModel"])
+async def test_invalid_utf8_on_a_unary_rpc_is_invalid_argument(
+    client: TTSClient, method: str
+) -> None:
+    """Was UNKNOWN, with a traceback in the worker's log (the deserializer raised)."""
+    call = client.channel.unary_unary(
+        f"/voicectl.v1.TTS/{method}", request_serializer=bytes, response_deserializer=bytes
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call(b"\x0a\x02\xff\xfe")  # field 1 (a string): two bytes that are not UTF-8
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"malformed {method}Request: a string field is not valid UTF-8" in str(
+        err.value.details()
+    )

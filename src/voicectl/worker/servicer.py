@@ -344,9 +344,23 @@ def _end_reason(reason: EndReason | None) -> pb.EndReason.ValueType:
 
 def _unary(
     method: Callable[[Req, grpc.aio.ServicerContext[object, object]], Awaitable[Resp]],
-) -> Callable[[Req, grpc.aio.ServicerContext[object, object]], Awaitable[Resp]]:
-    async def handler(request: Req, context: grpc.aio.ServicerContext[object, object]) -> Resp:
+    message: type[Req],
+) -> Callable[[bytes, grpc.aio.ServicerContext[object, object]], Awaitable[Resp]]:
+    """The handler parses the request itself: a deserializer that raises makes gRPC answer
+    UNKNOWN and log a traceback; bad bytes are the client's error, INVALID_ARGUMENT."""
+
+    async def handler(data: bytes, context: grpc.aio.ServicerContext[object, object]) -> Resp:
         set_log_context(request_id=uuid.uuid4().hex[:12])
+        try:
+            request = message.FromString(data)  # type: ignore[attr-defined]
+        except DecodeError as exc:
+            why = str(exc)
+            if "UTF-8" in why:
+                why = "a string field is not valid UTF-8: encode text as UTF-8"
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"malformed {message.__name__}: {why}"
+            )
+            raise  # unreachable: abort raises
         try:
             return await method(request, context)
         except RequestError as exc:
@@ -365,23 +379,19 @@ def rpc_handler(service: TTSService) -> grpc.GenericRpcHandler[object, object]:
             response_serializer=pb.AudioFrame.SerializeToString,
         ),
         "Control": grpc.unary_unary_rpc_method_handler(
-            _unary(service.control),
-            request_deserializer=pb.ControlRequest.FromString,
+            _unary(service.control, pb.ControlRequest),
             response_serializer=pb.ControlResponse.SerializeToString,
         ),
         "ListModels": grpc.unary_unary_rpc_method_handler(
-            _unary(service.list_models),
-            request_deserializer=pb.ListModelsRequest.FromString,
+            _unary(service.list_models, pb.ListModelsRequest),
             response_serializer=pb.ListModelsResponse.SerializeToString,
         ),
         "LoadModel": grpc.unary_unary_rpc_method_handler(
-            _unary(service.load_model),
-            request_deserializer=pb.LoadModelRequest.FromString,
+            _unary(service.load_model, pb.LoadModelRequest),
             response_serializer=pb.LoadModelResponse.SerializeToString,
         ),
         "UnloadModel": grpc.unary_unary_rpc_method_handler(
-            _unary(service.unload_model),
-            request_deserializer=pb.UnloadModelRequest.FromString,
+            _unary(service.unload_model, pb.UnloadModelRequest),
             response_serializer=pb.UnloadModelResponse.SerializeToString,
         ),
     }
