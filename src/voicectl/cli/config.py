@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from voicectl.cli.common import Exit, console, fail, print_json
-from voicectl.config_layers import env_name, flatten, shown_value
+from voicectl.config_errors import shown_value
+from voicectl.config_layers import env_name, flatten
 from voicectl.orchestrator.config import OrchestratorConfigError, resolve_orchestrator_config
 from voicectl.worker.config import ConfigError, resolve_worker_config
 

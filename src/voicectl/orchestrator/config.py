@@ -22,14 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
-from voicectl.config_layers import (
-    Layer,
-    LayeredSettings,
-    Resolved,
-    allowed,
-    resolve,
-    resolve_layers,
-)
+from voicectl.config_errors import allowed
+from voicectl.config_layers import Layer, LayeredSettings, Resolved, resolve, resolve_layers
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
 from voicectl.orchestrator.turns import EndpointingConfig

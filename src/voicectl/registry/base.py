@@ -20,7 +20,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from voicectl.config_layers import allowed, describe
+from voicectl.config_errors import allowed, describe
 
 RECORD_SCHEMA = 1
 # Model states that count as "resident" (the model is in memory or about to be).

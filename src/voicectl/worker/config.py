@@ -16,7 +16,8 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, field_validator
 from pydantic_settings import NoDecode
 
-from voicectl.config_layers import LayeredSettings, Resolved, allowed, resolve_layers
+from voicectl.config_errors import allowed
+from voicectl.config_layers import LayeredSettings, Resolved, resolve_layers
 from voicectl.worker.catalog import DEFAULT_MODEL_ID
 from voicectl.worker.memory import parse_size
 from voicectl.yamlfile import read_mapping

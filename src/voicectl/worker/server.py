@@ -15,7 +15,8 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from voicectl.config_layers import is_loopback, shown_value
+from voicectl.config_errors import shown_value
+from voicectl.config_layers import is_loopback
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, WorkerMetrics
 from voicectl.registry.base import Registry

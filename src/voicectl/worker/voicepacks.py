@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES
-from voicectl.config_layers import allowed, describe
+from voicectl.config_errors import allowed, describe
 from voicectl.worker.adapters import ADAPTERS
 from voicectl.worker.adapters.base import ModelSpec
 
