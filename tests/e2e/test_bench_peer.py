@@ -105,3 +105,19 @@ async def test_a_missing_peer_says_how_to_install_it(monkeypatch: pytest.MonkeyP
     with pytest.raises(peer.PeerUnavailable, match="uv sync --extra peer"):
         async with peer.wyoming_piper(Path(__file__), Path(__file__)):
             pass
+
+
+def test_the_command_without_wyoming_is_one_line_and_starts_nothing() -> None:
+    """Was exit 3 with an 'asynchronous generator' traceback: the worker it had already
+    started was left to the garbage collector."""
+    code = (
+        "import sys; sys.modules['wyoming_piper'] = None; from voicectl.cli.app import main; "
+        "sys.argv = ['voicectl', 'bench', 'fal', '--peer', 'wyoming', '--runs', '1']; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV
+    )
+    assert result.returncode == 3, result.stderr
+    assert "uv sync --extra peer" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -113,6 +113,15 @@ def test_render_speaks_the_whole_text_in_one_piece(joe: PiperAdapter) -> None:
         joe.render(FIRST, voice="nobody")
 
 
+def test_a_deterministic_render_is_the_same_audio_every_time(joe: PiperAdapter) -> None:
+    """The user voice of `talk --say` without espeak-ng: no sampling noise, so a scripted
+    turn (and what tiny.en hears of it) does not change from run to run."""
+    text = "What is the weather like today?"
+    first = joe.render(text, deterministic=True)
+    assert np.array_equal(first, joe.render(text, deterministic=True))
+    assert not np.array_equal(joe.render(text), joe.render(text))  # the voice's own noise
+
+
 async def test_speed_shortens_the_audio(joe: PiperAdapter) -> None:
     normal = seconds(await synth(joe, SECOND))
     fast = seconds(await synth(joe, SECOND, speed=2.0))

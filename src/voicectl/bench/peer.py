@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import socket
 import sys
 import tempfile
@@ -106,15 +107,18 @@ def _link_voice(data: Path, voice: str, model: Path, config: Path) -> None:
     (data / f"{voice}.onnx.json").symlink_to(config.resolve())
 
 
+def require_wyoming() -> None:
+    """PeerUnavailable, with the install command, when wyoming-piper is missing."""
+    if importlib.util.find_spec("wyoming_piper") is None:
+        raise PeerUnavailable(
+            "wyoming-piper is not installed: uv sync --extra peer (or pip install wyoming-piper)"
+        )
+
+
 @contextlib.asynccontextmanager
 async def wyoming_piper(model: Path, config: Path) -> AsyncIterator[int]:
     """wyoming-piper serving the voice in ``model``/``config``; yields its TCP port."""
-    try:
-        import wyoming_piper  # noqa: F401
-    except ImportError as exc:
-        raise PeerUnavailable(
-            "wyoming-piper is not installed: uv sync --extra peer (or pip install wyoming-piper)"
-        ) from exc
+    require_wyoming()
     voice = model.name.removesuffix(".onnx")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="voicectl-wyoming-") as data:

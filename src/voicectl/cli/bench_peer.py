@@ -17,6 +17,7 @@ from voicectl.bench.peer import (
     compare,
     free_port,
     process,
+    require_wyoming,
     wyoming_piper,
 )
 from voicectl.cli.common import err_console, grpc_errors
@@ -65,14 +66,19 @@ async def run_peer(
     if spec.adapter != "piper":
         raise ValueError(f"--peer wyoming needs a Piper model, got {model_id!r} ({spec.adapter})")
     voice_model, voice_config = resolve_files(spec)
+    require_wyoming()  # before anything starts
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=err_console,
     )  # fmt: skip
-    with err_console.status("starting the voicectl worker and wyoming-piper…"):
-        stack = contextlib.AsyncExitStack()
-        address = await stack.enter_async_context(_worker(target, model_id))
-        peer_port = await stack.enter_async_context(wyoming_piper(voice_model, voice_config))
+    stack = contextlib.AsyncExitStack()
+    try:
+        with err_console.status("starting the voicectl worker and wyoming-piper…"):
+            address = await stack.enter_async_context(_worker(target, model_id))
+            peer_port = await stack.enter_async_context(wyoming_piper(voice_model, voice_config))
+    except BaseException:
+        await stack.aclose()  # the worker already started is stopped, not left to the GC
+        raise
     async with stack, TTSClient(address) as client:
         with grpc_errors(address):
             await client.wait_ready(timeout=connect_timeout)
