@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from voicectl.config_layers import Layer
 
 
+def comma_list(value: object) -> object:
+    """``a, b`` (a variable or a flag) as ``("a", "b")``; a YAML list as it is."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
 def allowed(text: str) -> JsonDict:
     """``Field(json_schema_extra=allowed(...))``: what a key accepts, for its error message."""
     return {"allowed": text}
@@ -177,15 +184,23 @@ def _without_none(annotation: object) -> object:
     return annotation
 
 
-def hide_password(value: object) -> object:
-    """``redis://:secret@host`` -> ``redis://:***@host``: shown, never leaked."""
-    if not isinstance(value, str) or "@" not in value or "://" not in value:
-        return value
-    parts = urlsplit(value)
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
     if parts.password is None:
-        return value
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def hide_password(value: object) -> object:
+    """A URL's password as ``***`` (``redact_url``); other values as they are."""
+    return redact_url(value) if isinstance(value, str) and "://" in value else value
 
 
 SECRET_KEYS = ("token", "admin_token", "tokens", "registry_secret")

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
-from voicectl.config_errors import allowed
+from voicectl.config_errors import allowed, comma_list
 from voicectl.config_layers import Layer, LayeredSettings, Resolved, resolve, resolve_layers
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
@@ -146,13 +146,6 @@ class TurnsKeys(_Keys):
         return self
 
 
-def _comma_list(value: object) -> object:
-    """``a,b`` (a variable or a flag) or a YAML list."""
-    if isinstance(value, str):
-        return tuple(item.strip() for item in value.split(",") if item.strip())
-    return value
-
-
 Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=16)]
 
 
@@ -164,7 +157,7 @@ class AuthKeys(_Keys):
         (), json_schema_extra=allowed("origins such as https://app.example.com, or *")
     )
 
-    _lists = field_validator("tokens", "allowed_origins", mode="before")(_comma_list)
+    _lists = field_validator("tokens", "allowed_origins", mode="before")(comma_list)
 
 
 class OrchestratorSettings(LayeredSettings):

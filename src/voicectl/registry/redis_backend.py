@@ -23,11 +23,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Self, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from voicectl.config_errors import redact_url
 from voicectl.registry.base import (
     ChangeKind,
     RecordError,
@@ -44,20 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "voicectl"
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 T = TypeVar("T")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)

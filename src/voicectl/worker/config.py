@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, field_validator
 from pydantic_settings import NoDecode
 
-from voicectl.config_errors import allowed
+from voicectl.config_errors import allowed, comma_list
 from voicectl.config_layers import LayeredSettings, Resolved, resolve_layers
 from voicectl.worker.catalog import DEFAULT_MODEL_ID
 from voicectl.worker.memory import parse_size
@@ -139,12 +139,7 @@ class WorkerSettings(LayeredSettings):
     admin_token: Secret | None = Field(_D.admin_token, json_schema_extra=SECRET_TEXT)
     registry_secret: Secret | None = Field(_D.registry_secret, json_schema_extra=SECRET_TEXT)
 
-    @field_validator("preload", mode="before")
-    @classmethod
-    def _comma_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
-        return value
+    _preload = field_validator("preload", mode="before")(comma_list)
 
     @field_validator("ttl", mode="before")
     @classmethod
