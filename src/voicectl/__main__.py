@@ -1,5 +1,5 @@
 """``python -m voicectl`` is the same as the ``voicectl`` console script."""
 
-from voicectl.cli.app import main
+from voicectl.cli.entry import main
 
 main()

@@ -10,6 +10,7 @@ from voicectl.cli import (
     bench_conversation,
     config,
     doctor,
+    health,
     models,
     orchestrator,
     profile,
@@ -51,6 +52,7 @@ app.command("talk", help=talk.HELP)(talk.talk_command)
 app.command("doctor", help=doctor.HELP)(doctor.doctor_command)
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
+app.add_typer(health.app, name="health")
 bench_conversation.register(bench.app)
 app.add_typer(bench.app, name="bench")
 app.add_typer(registry.app, name="registry")

@@ -12,6 +12,8 @@ import logging
 import os
 import signal
 from dataclasses import replace
+from http import HTTPStatus
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -42,6 +44,8 @@ from voicectl.worker.config import load_worker_config
 from voicectl.worker.server import Worker
 
 log = logging.getLogger(__name__)
+
+HEALTH_PATH = "/healthz"  # for probes: `voicectl health orchestrator`, containers
 
 
 class Orchestrator:
@@ -147,7 +151,11 @@ class Orchestrator:
         )
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Refuse a handshake without the token or from a foreign page, before any session."""
+        """Answer ``GET /healthz``; refuse a handshake without the token or from a foreign
+        page, before any session."""
+        if urlsplit(request.path).path == HEALTH_PATH:
+            # Open like gRPC health: a container probe needs no secret, and says only "up".
+            return connection.respond(HTTPStatus.OK, "ok\n")
         refusal = self.admission.decide(request.headers, request.path)
         if refusal is None:
             return None
