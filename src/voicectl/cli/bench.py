@@ -19,6 +19,7 @@ from voicectl.bench.fal import (
 )
 from voicectl.bench.peer import SUITE, PeerUnavailable
 from voicectl.cli.bench_peer import PEERS, UnknownModel, peer_table, run_peer
+from voicectl.cli.bench_soak import soak_command
 from voicectl.cli.common import (
     CONNECT_TIMEOUT_HELP,
     LOG_LEVEL_HELP,
@@ -214,3 +215,6 @@ def _peer_command(
         print_json(report.to_dict())
     else:
         console.print(peer_table(report))
+
+
+app.command("soak")(soak_command)
