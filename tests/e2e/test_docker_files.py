@@ -241,3 +241,17 @@ def test_volumes_are_read_by_the_service(project: dict[str, dict[str, object]]) 
         values += list(project["tts0"]["command"])  # type: ignore[call-overload]
         assert volume["target"] in values, f"nothing points the worker at {volume['target']}"
         assert (Path(volume["source"]) / "en_US-joe-medium" / "voicepack.yaml").is_file()
+
+
+def test_the_docs_name_the_files_and_secrets_that_exist() -> None:
+    required = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text()))
+    assert required == set(STACK_ENV)  # env.example, the docs and the smoke name these
+    for doc in (REPO / "README.md", REPO / "docs" / "docker.md"):
+        text = doc.read_text()
+        if doc.name == "README.md":
+            text = text[text.index("## Run with Docker") :]
+            text = text[: text.index("\n## ", 1)]
+        named = set(re.findall(r"\bdocker/[\w.-]+", text))
+        assert {"docker/docker-compose.yml", "docker/compose.cpu.yml"} <= named, doc.name
+        for path in named - {"docker/.env"}:
+            assert (REPO / path).exists(), f"{doc.name} names {path}, which does not exist"
