@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import sys
 
+from voicectl.rpc.tls import TLSConfigError
+
+USAGE = 2  # cli.common.Exit.USAGE, without importing the CLI
+
 
 def main() -> None:
-    if sys.argv[1:2] == ["health"]:
-        from voicectl.cli.health import app
+    try:
+        if sys.argv[1:2] == ["health"]:
+            from voicectl.cli.health import app
 
-        app(prog_name="voicectl health", args=sys.argv[2:])
-        return
-    from voicectl.cli.app import main as full_cli
+            app(prog_name="voicectl health", args=sys.argv[2:])
+            return
+        from voicectl.cli.app import main as full_cli
 
-    full_cli()
+        full_cli()
+    except TLSConfigError as exc:  # any command that dials a worker reads these variables
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(USAGE) from None

@@ -16,6 +16,7 @@ import typer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from voicectl.cli.common import Exit, check_ws_url, console, fail, parse_host_port, print_json
+from voicectl.rpc.tls import sync_channel
 
 SERVICE_NAME = "voicectl.v1.TTS"  # what the worker reports SERVING for, once its models load
 HEALTH_PATH = "/healthz"  # the orchestrator's probe path on its WebSocket port
@@ -59,7 +60,7 @@ def worker_health(
     _check_timeout(timeout)
     parse_host_port(worker, "--worker")
     request = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
-    with grpc.insecure_channel(worker) as channel:
+    with sync_channel(worker) as channel:  # TLS when VOICECTL_WORKER_CA is set
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout)
         except grpc.RpcError as exc:

@@ -38,6 +38,10 @@ Scale-out (docs/registry.md): voicectl worker --host 0.0.0.0 --redis redis://10.
 FLAGS = {"voicepacks_dir": "--voicepacks"}
 
 
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 def worker_command(
     port: int | None = typer.Option(None, help="Port to listen on (0 = any free port)."),
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
@@ -68,6 +72,11 @@ def worker_command(
     metrics_port: int | None = typer.Option(
         None, help="Serve Prometheus /metrics on this port (0 = any free port)."
     ),
+    tls_cert: Path | None = typer.Option(None, help="TLS certificate (PEM) for the gRPC port."),
+    tls_key: Path | None = typer.Option(None, help="Its private key (PEM)."),
+    tls_client_ca: Path | None = typer.Option(
+        None, help="Mutual TLS: admit only clients whose certificate this CA (PEM) signed."
+    ),
     log_level: str = typer.Option("info", help=LOG_LEVEL_HELP),
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
@@ -87,7 +96,7 @@ def worker_command(
                 "ttl": ttl,
                 "max_loaded": max_loaded,
                 "memory_budget": memory_budget,
-                "voicepacks_dir": None if voicepacks is None else str(voicepacks),
+                "voicepacks_dir": _text(voicepacks),
                 "redis": redis,
                 "advertise_host": advertise_host,
                 "heartbeat": heartbeat,
@@ -96,6 +105,9 @@ def worker_command(
                 "registry_prefix": registry_prefix,
                 "gpu": gpu,
                 "metrics_port": metrics_port,
+                "tls_cert": _text(tls_cert),
+                "tls_key": _text(tls_key),
+                "tls_client_ca": _text(tls_client_ca),
             },
             flags=FLAGS,
         )

@@ -12,6 +12,7 @@ from typing import Self
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from voicectl.rpc.tls import aio_channel
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.rpc.v1 import tts_pb2_grpc as pb_grpc
 from voicectl.tokens import ADMIN_TOKEN_ENV, TOKEN_ENV
@@ -93,7 +94,7 @@ class TTSClient:
         self.admin_token = (
             admin_token if admin_token is not None else os.environ.get(ADMIN_TOKEN_ENV) or None
         )
-        self.channel = channel or grpc.aio.insecure_channel(target)
+        self.channel = channel or aio_channel(target)  # TLS when VOICECTL_WORKER_CA is set
         self.stub = pb_grpc.TTSStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 

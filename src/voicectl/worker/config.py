@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from voicectl.config_errors import allowed, comma_list
@@ -58,6 +58,10 @@ class WorkerConfig:
     admin_token: str | None = None
     # Signs this worker's registry records (HMAC); routers with the same secret drop others.
     registry_secret: str | None = None
+    # TLS on the gRPC port (PEM files); with tls_client_ca only clients it signed get in.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     @property
     def registry_ttl(self) -> float:
@@ -83,6 +87,8 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Secret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=16)]
 SECRET_TEXT = allowed("a token of 16+ characters (e.g. openssl rand -hex 24)")
+PEM_FILE = allowed("the path of a readable PEM file, or none")
+TLS_FILES = ("tls_cert", "tls_key", "tls_client_ca")
 # The key as users write it -> the WorkerConfig attribute, where the two differ.
 RUNTIME_NAMES = {
     "ttl": "ttl_seconds",
@@ -138,6 +144,9 @@ class WorkerSettings(LayeredSettings):
     token: Secret | None = Field(_D.token, json_schema_extra=SECRET_TEXT)
     admin_token: Secret | None = Field(_D.admin_token, json_schema_extra=SECRET_TEXT)
     registry_secret: Secret | None = Field(_D.registry_secret, json_schema_extra=SECRET_TEXT)
+    tls_cert: Path | None = Field(_D.tls_cert, json_schema_extra=PEM_FILE)
+    tls_key: Path | None = Field(_D.tls_key, json_schema_extra=PEM_FILE)
+    tls_client_ca: Path | None = Field(_D.tls_client_ca, json_schema_extra=PEM_FILE)
 
     _preload = field_validator("preload", mode="before")(comma_list)
 
@@ -176,6 +185,7 @@ class WorkerSettings(LayeredSettings):
         "token",
         "admin_token",
         "registry_secret",
+        *TLS_FILES,
         mode="before",
     )
     @classmethod
@@ -229,6 +239,23 @@ class WorkerSettings(LayeredSettings):
             raise ValueError(f"lists an index twice: {value!r}")
         return tuple(int(t) for t in text)
 
+    @field_validator(*TLS_FILES)
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"must be a readable PEM file, got {str(value)!r} (no such file)")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WorkerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError(
+                "tls_cert and tls_key: set both (the certificate and its key) or neither"
+            )
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca needs tls_cert and tls_key: mutual TLS is TLS first")
+        return self
+
     def to_config(self) -> WorkerConfig:
         return WorkerConfig(**{RUNTIME_NAMES.get(k, k): v for k, v in self})
 
@@ -239,10 +266,11 @@ def read_yaml(path: Path) -> dict[str, object]:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: 'worker' must be a mapping")
     values = {str(k): v for k, v in section.items()}
-    pack_dir = values.get("voicepacks_dir")
-    if isinstance(pack_dir, str) and pack_dir and not Path(pack_dir).is_absolute():
-        # A path in a file means a path next to that file, wherever the command runs.
-        values["voicepacks_dir"] = str(path.parent / pack_dir)
+    for key in ("voicepacks_dir", *TLS_FILES):
+        given = values.get(key)
+        if isinstance(given, str) and given.lower() not in OFF and not Path(given).is_absolute():
+            # A path in a file means a path next to that file, wherever the command runs.
+            values[key] = str(path.parent / given)
     return values
 
 

@@ -21,6 +21,7 @@ from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, WorkerMetrics
 from voicectl.registry.base import Registry
 from voicectl.registry.redis_backend import RedisRegistry
+from voicectl.rpc.tls import server_credentials
 from voicectl.worker.auth import Credentials, TokenInterceptor
 from voicectl.worker.catalog import Catalog, builtin_specs
 from voicectl.worker.config import WorkerConfig, config_to_mapping
@@ -101,7 +102,14 @@ class Worker:
 
     async def start(self) -> None:
         """Bind, load the default and preload models, then report SERVING."""
-        self.port = self.server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        address = f"{self.config.host}:{self.config.port}"
+        if self.config.tls_cert is not None and self.config.tls_key is not None:
+            credentials = server_credentials(
+                self.config.tls_cert, self.config.tls_key, self.config.tls_client_ca
+            )
+            self.port = self.server.add_secure_port(address, credentials)
+        else:
+            self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.host}:{self.config.port}")
         for name in ("", SERVICE_NAME):
@@ -172,6 +180,12 @@ async def serve(config: WorkerConfig) -> None:
             log.warning(
                 "listening on %s without a token: anyone who can reach it may synthesize, "
                 "load and unload models (set VOICECTL_TOKEN; docs/security.md)",
+                config.host,
+            )
+        if not is_loopback(config.host) and config.tls_cert is None:
+            log.warning(
+                "listening on %s in plaintext: tokens and text cross the network in clear "
+                "(set tls_cert/tls_key, or put a TLS proxy in front; docs/security.md)",
                 config.host,
             )
         log.info(

@@ -1,0 +1,167 @@
+"""TLS and mutual TLS on the worker's gRPC port, with certificates openssl makes here:
+a CA, the worker's certificate (127.0.0.1), a client certificate it signed, and a
+second CA nobody trusts."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.conftest import OrchestratorFactory, WorkerFactory
+from tests.e2e.test_cli import ENV, VOICECTL
+from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
+from voicectl.rpc.tls import ClientTLS, TLSConfigError, aio_channel
+from voicectl.talk.client import TalkClient
+from voicectl.tokens import CLIENT_CERT_ENV, CLIENT_KEY_ENV, WORKER_CA_ENV
+from voicectl.worker.config import ConfigError, load_worker_config
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    rogue_ca: Path
+    rogue_cert: Path
+    rogue_key: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def _ca(name: str, cwd: Path) -> None:
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem",
+             cwd=cwd)  # fmt: skip
+
+
+def _signed(name: str, ca: str, cwd: Path, *, san: str | None = None) -> None:
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=cwd)  # fmt: skip
+    extra: list[str] = []
+    if san is not None:
+        (cwd / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        extra = ["-extfile", f"{name}.ext"]
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *extra,
+             cwd=cwd)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    cwd = tmp_path_factory.mktemp("pki")
+    _ca("ca", cwd)
+    _ca("rogue-ca", cwd)
+    _signed("worker", "ca", cwd, san="IP:127.0.0.1,DNS:localhost")
+    _signed("client", "ca", cwd)
+    _signed("rogue", "rogue-ca", cwd)
+    return Pki(
+        ca=cwd / "ca.pem", server_cert=cwd / "worker.pem", server_key=cwd / "worker.key",
+        client_cert=cwd / "client.pem", client_key=cwd / "client.key",
+        rogue_ca=cwd / "rogue-ca.pem", rogue_cert=cwd / "rogue.pem", rogue_key=cwd / "rogue.key",
+    )  # fmt: skip
+
+
+def _tls(ca: Path, cert: Path | None = None, key: Path | None = None) -> ClientTLS:
+    env = {WORKER_CA_ENV: str(ca)}
+    if cert is not None and key is not None:
+        env |= {CLIENT_CERT_ENV: str(cert), CLIENT_KEY_ENV: str(key)}
+    tls = ClientTLS.from_env(env)
+    assert tls is not None
+    return tls
+
+
+async def _speaks(target: str, tls: ClientTLS | None) -> bool:
+    """One short synthesis; False when the TLS handshake (or plaintext) is refused."""
+    channel = aio_channel(target, tls=tls) if tls else grpc.aio.insecure_channel(target)
+    async with TTSClient(target, channel=channel) as client:
+        try:
+            call = client.synthesize("Hello.", SynthesisRequest(session_id="tls-check"))
+            _, _, frames = await asyncio.wait_for(collect_pcm(call), 10)
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+            return False
+    assert frames and frames[-1].final
+    return True
+
+
+async def test_a_tls_worker_speaks_only_over_tls_to_a_trusted_certificate(
+    make_worker: WorkerFactory, pki: Pki
+) -> None:
+    worker = await make_worker(tls_cert=pki.server_cert, tls_key=pki.server_key)
+    assert await _speaks(worker.address, _tls(pki.ca))
+    assert not await _speaks(worker.address, None)  # plaintext is refused
+    assert not await _speaks(worker.address, _tls(pki.rogue_ca))  # an impostor's CA
+
+
+async def test_mutual_tls_admits_only_clients_the_ca_signed(
+    make_worker: WorkerFactory, pki: Pki
+) -> None:
+    worker = await make_worker(
+        tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca
+    )
+    assert await _speaks(worker.address, _tls(pki.ca, pki.client_cert, pki.client_key))
+    assert not await _speaks(worker.address, _tls(pki.ca))  # no client certificate
+    assert not await _speaks(worker.address, _tls(pki.ca, pki.rogue_cert, pki.rogue_key))
+
+
+async def test_the_orchestrator_and_the_cli_dial_a_tls_worker_from_the_environment(
+    make_worker: WorkerFactory,
+    make_orchestrator: OrchestratorFactory,
+    pki: Pki,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = await make_worker(
+        tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca
+    )
+    client_env = {WORKER_CA_ENV: str(pki.ca), CLIENT_CERT_ENV: str(pki.client_cert),
+                  CLIENT_KEY_ENV: str(pki.client_key)}  # fmt: skip
+    for key, value in client_env.items():
+        monkeypatch.setenv(key, value)
+    orchestrator = await make_orchestrator(worker.address)
+    async with TalkClient(orchestrator.address, output_sample_rate=16000) as talk:
+        await talk.send_text("hello there")
+        await talk.wait_for("reply.done", timeout=30)
+    assert talk.audio_frames > 0, "the reply's audio came through the TLS worker"
+
+    async def health(env: dict[str, str]) -> int:
+        proc = await asyncio.create_subprocess_exec(
+            *VOICECTL, "health", "worker", "--worker", worker.address, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        return await asyncio.wait_for(proc.wait(), 60)
+
+    assert await health({**ENV, **client_env}) == 0
+    plain = {k: v for k, v in ENV.items() if k not in client_env}
+    assert await health(plain) == 3  # a plaintext probe never gets an answer
+
+
+def test_tls_settings_are_checked_before_anything_listens(pki: Pki, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="tls_cert and tls_key: set both"):
+        load_worker_config(cli={"tls_cert": str(pki.server_cert)})
+    with pytest.raises(ConfigError, match="tls_client_ca needs tls_cert"):
+        load_worker_config(cli={"tls_client_ca": str(pki.ca)})
+    with pytest.raises(ConfigError, match=r"VOICECTL_TLS_KEY must be a readable PEM file.*no such file"):
+        load_worker_config(env={"VOICECTL_TLS_CERT": str(pki.server_cert),
+                                "VOICECTL_TLS_KEY": str(tmp_path / "gone.key")})  # fmt: skip
+    config = tmp_path / "worker.yaml"
+    (tmp_path / "certs").mkdir()
+    for path in (pki.server_cert, pki.server_key):
+        (tmp_path / "certs" / path.name).write_bytes(path.read_bytes())
+    config.write_text("worker:\n  tls_cert: certs/worker.pem\n  tls_key: certs/worker.key\n")
+    loaded = load_worker_config(yaml_path=config)  # relative to the file, like voicepacks_dir
+    assert loaded.tls_cert == tmp_path / "certs" / "worker.pem"
+    with pytest.raises(TLSConfigError, match="VOICECTL_WORKER_CA is not"):
+        ClientTLS.from_env({CLIENT_CERT_ENV: str(pki.client_cert)})
+    with pytest.raises(TLSConfigError, match="set both VOICECTL_CLIENT_CERT"):
+        ClientTLS.from_env({WORKER_CA_ENV: str(pki.ca), CLIENT_KEY_ENV: str(pki.client_key)})
+    with pytest.raises(TLSConfigError, match="VOICECTL_WORKER_CA: cannot read"):
+        ClientTLS.from_env({WORKER_CA_ENV: str(tmp_path / "missing.pem")})
