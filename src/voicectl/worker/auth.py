@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from voicectl.tokens import ADMIN_TOKEN_ENV, TOKEN_ENV
-from voicectl.worker.servicer import drain_requests
+from voicectl.worker.request_stream import drain_requests
 
 ADMIN_METHODS = frozenset({"LoadModel", "UnloadModel"})
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)

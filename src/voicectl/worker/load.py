@@ -15,7 +15,8 @@ import grpc
 
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.models import ModelManager
-from voicectl.worker.servicer import MalformedRequest, StreamObserver, TTSService
+from voicectl.worker.request_stream import MalformedRequest
+from voicectl.worker.servicer import StreamObserver, TTSService
 from voicectl.worker.session import SessionTable
 from voicectl.worker.validation import SessionDefaults
 

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, suppress
-from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
@@ -23,8 +22,15 @@ from voicectl.observability.logging import set_log_context
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import Capabilities
-from voicectl.worker.errors import RequestError, invalid, out_of_order, quoted
+from voicectl.worker.errors import RequestError, invalid, quoted
 from voicectl.worker.models import ModelEntry, ModelManager, ModelState
+from voicectl.worker.request_stream import (
+    MalformedRequest,
+    drain_requests,
+    expect_config,
+    parse_synthesize_request,
+    read_text,
+)
 from voicectl.worker.session import (
     EndReason,
     SessionTable,
@@ -33,37 +39,14 @@ from voicectl.worker.session import (
 )
 from voicectl.worker.validation import (
     SessionDefaults,
-    require_some_text,
     validate_config,
-    validate_text,
 )
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "voicectl.v1.TTS"
-DRAIN_SECONDS = 0.5
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-
-
-@dataclass(frozen=True)
-class MalformedRequest:
-    """A SynthesizeRequest that failed to parse (e.g. text that is not UTF-8)."""
-
-    error: str
-
-
-def parse_synthesize_request(data: bytes) -> pb.SynthesizeRequest | MalformedRequest:
-    """Deserializer that reports bad bytes to the handler instead of failing the RPC blindly."""
-    try:
-        return pb.SynthesizeRequest.FromString(data)
-    except DecodeError as exc:
-        if "UTF-8" in str(exc):
-            return MalformedRequest(
-                "a string field (text.text or a config field) is not valid UTF-8: "
-                "encode text as UTF-8"
-            )
-        return MalformedRequest(f"malformed SynthesizeRequest: {exc}")
 
 
 _STATE_TO_PB = {
@@ -127,13 +110,13 @@ class TTSService:
                     "worker is shutting down: retry on another worker",
                 )
             first = await anext(aiter(requests), None)
-            config = _expect_config(first)
+            config = expect_config(first)
             model_id = config.model_id or self.manager.default_model_id
             spec = self.manager.entry(model_id).spec
             params = validate_config(
                 config, spec=spec, native_rate=spec.sample_rate, defaults=self.defaults
             )
-            if not self.sessions.reserve(params.session_id):
+            if not self.sessions.reserve(params.session_id, owner=context.peer()):
                 raise RequestError(
                     grpc.StatusCode.ALREADY_EXISTS,
                     f"config.session_id {quoted(params.session_id)} is already streaming; "
@@ -149,7 +132,7 @@ class TTSService:
                 log.info(
                     "session %s started: model=%s rate=%d", session_id, model_id, params.sample_rate
                 )
-                reader = asyncio.create_task(_read_text(requests, session))
+                reader = asyncio.create_task(read_text(requests, session))
                 started = time.perf_counter()
                 self.observer.stream_started(model_id)
                 try:
@@ -190,6 +173,12 @@ class TTSService:
     async def control(
         self, request: pb.ControlRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.ControlResponse:
+        if not self.sessions.owned_by(request.session_id, context.peer()):
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"session {quoted(request.session_id)} was opened by another connection: "
+                "only the client that opened a stream may pause, resume or stop it",
+            )
         session = self.sessions.get(request.session_id)
         if session is None:
             if request.session_id in self.sessions:
@@ -271,67 +260,6 @@ class TTSService:
             ),
             error=entry.error,
         )
-
-
-def _expect_config(first: pb.SynthesizeRequest | MalformedRequest | None) -> pb.SessionConfig:
-    if first is None:
-        raise invalid("empty Synthesize stream: send a config, text chunks, then end")
-    if isinstance(first, MalformedRequest):
-        raise invalid(first.error)
-    if first.WhichOneof("payload") != "config":
-        raise out_of_order(
-            "the first SynthesizeRequest must carry config (session id, model, sample rate); "
-            f"got {first.WhichOneof('payload') or 'an empty request'}"
-        )
-    return first.config
-
-
-async def _read_text(
-    requests: AsyncIterator[pb.SynthesizeRequest | MalformedRequest], session: SynthesisSession
-) -> None:
-    """Feed text chunks to the session; bad input fails the stream with a clear status."""
-    received = 0
-    saw_non_space = False
-    try:
-        async for request in requests:
-            if isinstance(request, MalformedRequest):
-                raise invalid(request.error)
-            kind = request.WhichOneof("payload")
-            if session.input_closed:
-                raise out_of_order(
-                    f"{kind or 'request'} after end-of-input: nothing may follow end"
-                )
-            if kind == "config":
-                raise out_of_order("config sent twice: only the first request carries config")
-            if kind == "text":
-                validate_text(request.text.text, received_chars=received)
-                received += len(request.text.text)
-                saw_non_space = saw_non_space or not request.text.text.isspace()
-                session.feed_text(request.text.text)
-            elif kind == "end":
-                require_some_text(received, saw_non_space)
-                session.end_input()
-            else:
-                raise invalid("SynthesizeRequest has no payload: set config, text or end")
-        if not session.input_closed:  # half-close without `end` also ends the text
-            require_some_text(received, saw_non_space)
-            session.end_input()
-    except RequestError as exc:
-        await drain_requests(requests)
-        session.fail(exc)
-
-
-async def drain_requests(requests: AsyncIterator[object]) -> None:
-    """Read what the client already sent (briefly) before failing the call.
-
-    grpc.aio clients report INTERNAL instead of our status when one of their
-    writes is still in flight as the status arrives (grpc/grpc#36066); a client
-    that sent its whole request has half-closed by now, so this returns at once.
-    """
-    with suppress(Exception):
-        async with asyncio.timeout(DRAIN_SECONDS):
-            async for _ in requests:
-                pass
 
 
 def _end_reason(reason: EndReason | None) -> pb.EndReason.ValueType:

@@ -246,21 +246,31 @@ class SessionTable:
 
     def __init__(self) -> None:
         self._sessions: dict[str, SynthesisSession | None] = {}
+        # Who opened each session (the gRPC peer: one client connection). Only that
+        # connection may pause, resume or stop it: a session id is not a credential.
+        self._owners: dict[str, str] = {}
         self.empty = asyncio.Event()
         self.empty.set()
 
-    def reserve(self, session_id: str) -> bool:
+    def reserve(self, session_id: str, owner: str = "") -> bool:
         if session_id in self._sessions:
             return False
         self._sessions[session_id] = None
+        self._owners[session_id] = owner
         self.empty.clear()
         return True
+
+    def owned_by(self, session_id: str, caller: str) -> bool:
+        """Whether ``caller`` opened ``session_id`` (True for an id not in the table, so
+        that the caller hears NOT_FOUND, as for any finished session)."""
+        return self._owners.get(session_id, caller) == caller
 
     def attach(self, session: SynthesisSession) -> None:
         self._sessions[session.session_id] = session
 
     def release(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
+        self._owners.pop(session_id, None)
         if not self._sessions:
             self.empty.set()
 
