@@ -2,9 +2,9 @@
 
 ``RoutedSynthesizer.stream(text, request)`` picks a worker (registry + Router
 policy + the caller's own in-flight counts), streams the reply, and when the
-worker fails (connection lost, UNAVAILABLE/INTERNAL/..., no first frame within
-``first_frame_timeout`` or no next frame within ``stall_timeout``, or a stream
-that ends without its final frame) it re-routes:
+worker fails (connection lost, UNAVAILABLE/INTERNAL/..., silent while it owes audio:
+no first frame within ``timeouts.first_frame`` or no next one within ``timeouts.stall``,
+see rpc/frame_watch.py; or a stream that ends without its final frame) it re-routes:
 
 **Guarantee.** The new worker re-synthesizes the whole reply text received so
 far (and whatever text still arrives), and frames whose samples were already
@@ -41,6 +41,7 @@ from voicectl.registry.base import Registry, WorkerRecord
 from voicectl.registry.routing import RouteDecision, Router
 from voicectl.registry.textlog import TextLog, TextSource
 from voicectl.rpc.client import SynthesisRequest, TTSClient
+from voicectl.rpc.frame_watch import FrameTimeouts, FrameWatch, WorkerSilent
 from voicectl.rpc.v1 import tts_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -84,16 +85,14 @@ class RoutedSynthesizer:
         registry: Registry,
         *,
         router: Router | None = None,
-        stall_timeout: float | None = 10.0,
-        first_frame_timeout: float | None = 60.0,
+        timeouts: FrameTimeouts | None = None,
         max_failovers: int = 3,
         suspect_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.router = router or Router()
-        self.stall_timeout = stall_timeout
-        self.first_frame_timeout = first_frame_timeout  # includes a model load
+        self.timeouts = timeouts or FrameTimeouts()  # silent workers; Control's deadline
         self.max_failovers = max_failovers
         self.suspect_seconds = suspect_seconds
         self._clock = clock
@@ -189,13 +188,13 @@ class RoutedStream:
         self.session_id = session_id
         self.session_key = session_key
         self.on_failover = on_failover
-        self.text = TextLog(text)
         self.worker: WorkerRecord | None = None
         self.failovers: list[FailoverEvent] = []
         self.delivered_samples = 0
         self._sequence = 0
-        self._playing = asyncio.Event()
-        self._playing.set()
+        self.watch = FrameWatch(synth.timeouts)
+        self.text = TextLog(self.watch.text(text))
+        self._playing = self.watch.playing
         self._stopped = False
         self._done = False  # the reply ended (final frame, or stopped)
         self._reason = ""  # why the last attempt failed
@@ -209,12 +208,12 @@ class RoutedStream:
 
     async def pause(self) -> None:
         """Hold frames here at once, and bound generation on the worker."""
-        self._playing.clear()
+        self.watch.pause()
         await self._forward(pb.PAUSE)
 
     async def resume(self) -> None:
         await self._forward(pb.RESUME)
-        self._playing.set()
+        self.watch.resume()
 
     async def stop(self) -> None:
         self._stopped = True
@@ -223,15 +222,20 @@ class RoutedStream:
             self._call.cancel()
 
     async def _forward(self, command: pb.ControlCommand.ValueType) -> bool:
-        """Best effort: the local gate is what the caller relies on."""
+        """Best effort, within ``timeouts.control``: the local gate is what the caller
+        relies on, and a hung worker must not hold a resume (or a stop) forever."""
         if self.worker is None:
             return False
         try:
-            await self.synth.client(self.worker).control(self.session_id, command)
+            async with asyncio.timeout(self.synth.timeouts.control):
+                await self.synth.client(self.worker).control(self.session_id, command)
             return True
         except grpc.aio.AioRpcError as exc:
             log.debug("control %s on %s failed: %s", command, self.worker.worker_id, exc.code())
-            return False
+        except TimeoutError:
+            log.warning("control %s on %s: no answer within %g s", command,
+                        self.worker.worker_id, self.synth.timeouts.control)  # fmt: skip
+        return False
 
     # ----------------------------------------------------------------- frames
 
@@ -303,17 +307,17 @@ class RoutedStream:
         synth.inflight[worker.worker_id] += 1
         call = synth.client(worker).synthesize(self.text.replay(), self.request)
         self._call = call
+        self.watch.call_started()
         frames = call.__aiter__()
-        timeout = synth.first_frame_timeout
         try:
             while True:
                 try:
-                    frame = await self._next_frame(frames, timeout)
+                    frame = await self.watch.next_frame(frames)
                 except StopAsyncIteration:
                     self._reason = "stream ended without a final frame"
                     return
-                except TimeoutError:
-                    self._reason = f"no frame for {timeout:g} s"
+                except WorkerSilent as exc:
+                    self._reason = str(exc)
                     return
                 except grpc.aio.AioRpcError as exc:
                     if self._stopped:
@@ -324,7 +328,6 @@ class RoutedStream:
                     self._reason = f"{exc.code().name}: {exc.details()}"
                     self._error = exc
                     return
-                timeout = synth.stall_timeout
                 out = self._continue(frame)
                 if out is None:
                     continue
@@ -339,23 +342,6 @@ class RoutedStream:
                 del synth.inflight[worker.worker_id]
             call.cancel()
             self._call = None
-
-    async def _next_frame(
-        self, frames: AsyncIterator[pb.AudioFrame], timeout: float | None
-    ) -> pb.AudioFrame:
-        """The next frame; TimeoutError after ``timeout`` s without one, not counting time
-        spent paused (a paused worker sends nothing, and that is not a failure)."""
-        pending = asyncio.ensure_future(anext(frames))
-        try:
-            while True:
-                done, _ = await asyncio.wait({pending}, timeout=timeout)
-                if done:
-                    return pending.result()
-                if self._playing.is_set():
-                    raise TimeoutError
-        finally:
-            if not pending.done():
-                pending.cancel()
 
     def _continue(self, frame: pb.AudioFrame) -> pb.AudioFrame | None:
         """Drop samples already delivered; renumber what is new."""
