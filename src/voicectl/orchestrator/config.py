@@ -28,6 +28,7 @@ from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
 from voicectl.orchestrator.turns import EndpointingConfig
 from voicectl.registry.routing import parse_policy
+from voicectl.rpc.frame_watch import FIRST_FRAME_TIMEOUT_S, STALL_TIMEOUT_S, FrameTimeouts
 from voicectl.yamlfile import read_mapping
 
 
@@ -65,6 +66,7 @@ class OrchestratorConfig:
     registry_secret: str = ""  # only signed worker records are routed to, when set
     auth_tokens: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()  # empty = same-origin pages and non-browsers
+    tts_timeouts: FrameTimeouts = field(default_factory=FrameTimeouts)  # a silent worker
 
 
 _BASE = OrchestratorConfig()
@@ -146,6 +148,18 @@ class TurnsKeys(_Keys):
         return self
 
 
+class TtsKeys(_Keys):
+    """How long a worker may stay silent while it owes audio (rpc/frame_watch.py)."""
+
+    first_frame_timeout_s: float = Field(
+        FIRST_FRAME_TIMEOUT_S, ge=1.0, le=600.0,
+        json_schema_extra=allowed("seconds, 1..600 (a model load included)"),
+    )  # fmt: skip
+    stall_timeout_s: float = Field(
+        STALL_TIMEOUT_S, ge=0.5, le=600.0, json_schema_extra=allowed("seconds, 0.5..600")
+    )
+
+
 Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=16)]
 
 
@@ -173,6 +187,7 @@ class OrchestratorSettings(LayeredSettings):
     barge_in: BargeInKeys = BargeInKeys()
     turns: TurnsKeys = TurnsKeys()
     auth: AuthKeys = AuthKeys()
+    tts: TtsKeys = TtsKeys()
     metrics_port: int | None = Field(_BASE.metrics_port, ge=0, le=65535)
     redis: str = _BASE.redis
     routing: str = Field(
@@ -234,6 +249,9 @@ class OrchestratorSettings(LayeredSettings):
             registry_secret=self.registry_secret,
             auth_tokens=self.auth.tokens,
             allowed_origins=self.auth.allowed_origins,
+            tts_timeouts=FrameTimeouts(
+                first_frame=self.tts.first_frame_timeout_s, stall=self.tts.stall_timeout_s
+            ),
         )
 
 

@@ -128,7 +128,7 @@ class Orchestrator:
             self.metrics.registry_age.set_function(registry.age)
             router = Router(RoutingConfig(policy=parse_policy(self.config.routing)))
             return RoutedTTS(
-                RoutedSynthesizer(registry, router=router),
+                RoutedSynthesizer(registry, router=router, timeouts=self.config.tts_timeouts),
                 description=f"registry {redis.url} ({self.config.routing})",
             )
         target = self.config.worker
@@ -136,7 +136,7 @@ class Orchestrator:
             self.worker = Worker(load_worker_config(cli={"port": 0, "ttl": "never"}))
             await self.worker.start()
             target = self.worker.address
-        return DirectTTS(target)
+        return DirectTTS(target, timeouts=self.config.tts_timeouts)
 
     def _llm(self) -> LLMBridge:
         settings = self.config.llm

@@ -4,19 +4,28 @@ The session sees one interface either way: ``open()`` a reply stream, iterate it
 frames, ``pause()``/``resume()``/``stop()`` it. The routed backend adds failover: a
 reply whose worker dies continues on another one and the session hears about it
 through ``on_failover`` (it tells the client), not through an exception.
+
+Both give up on a worker that stays silent while it owes audio (rpc/frame_watch.py)
+and bound each Control call, so a hung worker ends the reply with an error, never
+hangs it: the fixed worker's reply then fails with DEADLINE_EXCEEDED.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Protocol
 
 import grpc
 
 from voicectl.registry.failover import FailoverEvent, RoutedSynthesizer
+from voicectl.registry.textlog import TextLog
 from voicectl.rpc.client import SynthesisRequest, TTSClient
+from voicectl.rpc.frame_watch import FrameTimeouts, FrameWatch, WorkerSilent
 from voicectl.rpc.v1 import tts_pb2 as pb
+
+log = logging.getLogger(__name__)
 
 CONTROL_RETRIES = 50
 CONTROL_RETRY_S = 0.02
@@ -45,44 +54,90 @@ class TTSBackend(Protocol):
 
 
 class DirectReply:
-    """A reply on one worker; Control failures are ignored (the stream may have ended)."""
+    """A reply on one worker; Control failures are ignored (the stream may have ended).
 
-    def __init__(self, client: TTSClient, text: AsyncIterable[str], request: SynthesisRequest):
+    A worker silent for longer than ``timeouts`` allow ends the reply with a
+    DEADLINE_EXCEEDED ``grpc.aio.AioRpcError``, as if the call had a deadline."""
+
+    def __init__(
+        self,
+        client: TTSClient,
+        text: AsyncIterable[str],
+        request: SynthesisRequest,
+        timeouts: FrameTimeouts,
+    ) -> None:
         self._client = client
         self._session_id = request.session_id
-        self._call = client.synthesize(text, request)
+        self._request = request
+        self._timeouts = timeouts
+        self._watch = FrameWatch(timeouts)
+        self._text = TextLog(self._watch.text(text))  # read as it comes, timed as it comes
+        self._call: grpc.aio.StreamStreamCall[pb.SynthesizeRequest, pb.AudioFrame] | None = None
 
     def __aiter__(self) -> AsyncIterator[pb.AudioFrame]:
-        return self._call.__aiter__()
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[pb.AudioFrame]:
+        self._text.start()
+        call = self._call = self._client.synthesize(self._text.replay(), self._request)
+        self._watch.call_started()
+        frames = call.__aiter__()
+        try:
+            while True:
+                try:
+                    frame = await self._watch.next_frame(frames)
+                except StopAsyncIteration:
+                    return
+                except WorkerSilent as exc:
+                    raise grpc.aio.AioRpcError(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        grpc.aio.Metadata(),
+                        grpc.aio.Metadata(),
+                        str(exc),
+                        str(exc),
+                    ) from None
+                yield frame
+        finally:
+            call.cancel()
+            await self._text.close()
 
     async def pause(self) -> None:
+        self._watch.pause()  # a paused worker sends nothing: that is not a stall
         await self._control(pb.PAUSE)
 
     async def resume(self) -> None:
+        self._watch.resume()
         await self._control(pb.RESUME)
 
     async def _control(self, command: pb.ControlCommand.ValueType) -> None:
-        """Best effort, retried while the worker still attaches the session (UNAVAILABLE);
-        NOT_FOUND means the stream already ended, which is fine."""
-        for _ in range(CONTROL_RETRIES):
-            try:
-                await self._client.control(self._session_id, command)
-                return
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    return
-            await asyncio.sleep(CONTROL_RETRY_S)
+        """Best effort within ``timeouts.control``, retried while the worker still
+        attaches the session (UNAVAILABLE); NOT_FOUND means the stream already ended."""
+        try:
+            async with asyncio.timeout(self._timeouts.control):
+                for _ in range(CONTROL_RETRIES):
+                    try:
+                        await self._client.control(self._session_id, command)
+                        return
+                    except grpc.aio.AioRpcError as exc:
+                        if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                            return
+                    await asyncio.sleep(CONTROL_RETRY_S)
+        except TimeoutError:
+            log.warning("control %s on %s: no answer within %g s", command,
+                        self._client.target, self._timeouts.control)  # fmt: skip
 
     async def stop(self) -> None:
-        self._call.cancel()  # the worker frees the session when the call goes away
+        if self._call is not None:
+            self._call.cancel()  # the worker frees the session when the call goes away
 
 
 class DirectTTS:
     """Every reply goes to one worker address."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, timeouts: FrameTimeouts | None = None) -> None:
         self.target = target
         self.client = TTSClient(target)
+        self.timeouts = timeouts or FrameTimeouts()
 
     def open(
         self,
@@ -92,7 +147,7 @@ class DirectTTS:
         session_key: str,
         on_failover: Callable[[FailoverEvent], None],
     ) -> ReplyStream:
-        return DirectReply(self.client, text, request)
+        return DirectReply(self.client, text, request, self.timeouts)
 
     async def close(self) -> None:
         await self.client.close()
