@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +95,7 @@ class StagedAdapter(TTSAdapter):
         voice: str,
         options: SynthesisOptions,
         cancel: CancelToken,
-    ) -> AsyncIterator[npt.NDArray[np.generic]]:
+    ) -> AsyncGenerator[npt.NDArray[np.generic], None]:
         inner = self.inner.stream(text, voice=voice, options=options, cancel=cancel)
         try:
             with self._ranges.range(STAGE_STREAM):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 
@@ -63,7 +63,7 @@ class MeteredTTSService(TTSService):
         self,
         requests: AsyncIterator[pb.SynthesizeRequest | MalformedRequest],
         context: grpc.aio.ServicerContext[pb.SynthesizeRequest, pb.AudioFrame],
-    ) -> AsyncIterator[pb.AudioFrame]:
+    ) -> AsyncGenerator[pb.AudioFrame, None]:
         started = time.perf_counter()
         self.stats.streams_started += 1
         first = True
@@ -75,4 +75,4 @@ class MeteredTTSService(TTSService):
                     self.stats.record_first_frame((time.perf_counter() - started) * 1000)
                 yield frame
         finally:
-            await inner.aclose()  # type: ignore[attr-defined]
+            await inner.aclose()

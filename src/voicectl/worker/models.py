@@ -374,4 +374,4 @@ async def warmup(adapter: TTSAdapter) -> None:
                 break
     finally:
         cancel.cancel()
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, suppress
 from typing import TypeVar
 
@@ -101,7 +101,7 @@ class TTSService:
         self,
         requests: AsyncIterator[pb.SynthesizeRequest | MalformedRequest],
         context: grpc.aio.ServicerContext[pb.SynthesizeRequest, pb.AudioFrame],
-    ) -> AsyncIterator[pb.AudioFrame]:
+    ) -> AsyncGenerator[pb.AudioFrame, None]:
         session_id: str | None = None
         try:
             if self.draining:

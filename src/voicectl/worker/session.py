@@ -219,7 +219,7 @@ class SynthesisSession:
             )
         finally:
             with suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
+                await stream.aclose()
 
     async def _put(self, pcm: Int16Audio, *, final: bool) -> None:
         while len(self._buffer) >= self.params.lookahead_frames:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Self, TypeVar
@@ -22,6 +22,7 @@ import numpy.typing as npt
 from voicectl.worker.scheduler import inference_deadline, shared_executor
 
 T = TypeVar("T")
+Audio = npt.NDArray[np.generic]  # float32 in -1..1 or int16, at the model's native rate
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +30,10 @@ class Capabilities:
     """What an adapter can do; reported through ListModels."""
 
     streaming_text_input: bool
+    """Accepts text as it streams (every adapter does: the base layer segments it)."""
+    native_text_streaming: bool = False
+    """The model itself consumes text as it arrives (else ``SegmentedAdapter`` cuts it
+    into phrases and the model speaks one phrase at a time)."""
     voice_cloning: bool = False
     lora: bool = False
     devices: tuple[str, ...] = ("cpu",)
@@ -121,8 +126,9 @@ class TTSAdapter(abc.ABC):
         voice: str,
         options: SynthesisOptions,
         cancel: CancelToken,
-    ) -> AsyncIterator[npt.NDArray[np.generic]]:
-        """Yield audio chunks at ``native_sample_rate`` as text chunks arrive."""
+    ) -> AsyncGenerator[Audio, None]:
+        """Yield audio chunks at ``native_sample_rate`` as text chunks arrive (an async
+        generator, so the base layer can ``aclose`` it when a stream is stopped)."""
 
     def unload(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release the model's memory. Called once, off the event loop."""

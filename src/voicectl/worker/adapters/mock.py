@@ -10,7 +10,7 @@ the worker's look-ahead, PAUSE and STOP behave as with a real model.
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from functools import partial
 from typing import Self
 
@@ -39,7 +39,9 @@ class MockAdapter(TTSAdapter):
     """Sine-tone speech stand-in with a configurable real-time factor."""
 
     name = "mock"
-    capabilities = Capabilities(streaming_text_input=True, devices=("cpu",))
+    capabilities = Capabilities(
+        streaming_text_input=True, native_text_streaming=True, devices=("cpu",)
+    )
 
     def __init__(self, *, spec: ModelSpec, rtf: float) -> None:
         super().__init__(spec=spec, native_sample_rate=MOCK_SAMPLE_RATE)
@@ -59,7 +61,7 @@ class MockAdapter(TTSAdapter):
         voice: str,
         options: SynthesisOptions,
         cancel: CancelToken,
-    ) -> AsyncIterator[FloatAudio]:
+    ) -> AsyncGenerator[FloatAudio, None]:
         base_hz = VOICE_BASE_HZ.get(voice, VOICE_BASE_HZ["default"])
         buffered = ""
         async for chunk in text:

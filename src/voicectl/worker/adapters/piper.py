@@ -1,6 +1,6 @@
 """The Piper adapter: fast CPU (or CUDA) speech from a Piper ONNX voice.
 
-Text is cut by ``TextSegmenter``: a short first phrase, then whole sentences.
+The base layer (``SegmentedAdapter``) cuts the text: a short first phrase, then sentences.
 Each segment is synthesized as soon as it is complete (while more text is still
 arriving), in the thread pool, with ``cancel`` polled between steps. A voice whose
 graph can be cut (``piper_split``) decodes each sentence in windows
@@ -17,7 +17,7 @@ import importlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -36,12 +36,12 @@ from voicectl.worker.adapters.base import (
     ModelSpec,
     SynthesisCancelled,
     SynthesisOptions,
-    TTSAdapter,
     run_blocking,
 )
 from voicectl.worker.adapters.piper_sessions import LoadedVoice, ids_inputs, load_voice
 from voicectl.worker.adapters.piper_split import SplitGraph, split_graph
 from voicectl.worker.adapters.piper_windows import first_window_frames
+from voicectl.worker.adapters.segmented import SegmentedAdapter
 from voicectl.worker.scheduler import competing_streams, inferences_in_flight
 from voicectl.worker.segment import SegmenterConfig, TextSegmenter, ends_mid_clause
 
@@ -63,8 +63,9 @@ LEVEL_REFERENCE = (
 log = logging.getLogger(__name__)
 
 
-class PiperAdapter(TTSAdapter):
-    """One loaded Piper voice; safe to stream from several sessions at once."""
+class PiperAdapter(SegmentedAdapter[Any]):
+    """One loaded Piper voice; safe to stream from several sessions at once. The base
+    layer cuts the text; Piper speaks a segment at a time (``synthesize_segment``)."""
 
     name = "piper"
     capabilities = Capabilities(streaming_text_input=True, devices=DEVICES)
@@ -160,46 +161,28 @@ class PiperAdapter(TTSAdapter):
         config = self.segmenter_config
         return replace(config, first_phrase_min_chars=config.first_phrase_max_chars)
 
-    async def stream(
-        self,
-        text: AsyncIterator[str],
-        *,
-        voice: str,
-        options: SynthesisOptions,
-        cancel: CancelToken,
-    ) -> AsyncIterator[FloatAudio]:
+    def segmenter(self) -> TextSegmenter:
+        return TextSegmenter(config=self.segmenter_for_load(inferences_in_flight()))
+
+    def prepare(self, *, voice: str, options: SynthesisOptions) -> Any:
         if options.speed <= 0:
             raise ValueError(f"speed must be > 0, got {options.speed}")
-        syn_config = SynthesisConfig(
+        return SynthesisConfig(
             speaker_id=self.speaker_id(voice),
             length_scale=self._config.length_scale / options.speed,
         )
-        segmenter = TextSegmenter(config=self.segmenter_for_load(inferences_in_flight()))
-        joined = False  # the last segment was cut mid-clause: this one continues it
-        async for chunk in text:
-            for segment in segmenter.push(chunk):
-                async for audio in self._synthesize(segment, syn_config, cancel, joined):
-                    yield audio
-                joined = ends_mid_clause(segment)
-        for segment in segmenter.flush():
-            async for audio in self._synthesize(segment, syn_config, cancel, joined):
-                yield audio
-            joined = ends_mid_clause(segment)
 
-    async def _synthesize(
-        self, segment: str, syn_config: Any, cancel: CancelToken, joined: bool
-    ) -> AsyncIterator[FloatAudio]:
-        """Synthesize one segment: each ``next`` of ``_sentences`` runs in the pool.
-        ``joined``: it continues a segment cut mid-clause (no pause between the two)."""
+    async def synthesize_segment(
+        self, segment: str, settings: Any, *, cancel: CancelToken, joined: bool
+    ) -> AsyncGenerator[FloatAudio, None]:
+        """Synthesize one segment: each ``next`` of ``_sentences`` runs in the pool."""
         if self._voice is None:
             raise RuntimeError(f"model {self.spec.model_id!r} is unloaded")
         if cancel.cancelled:
             raise SynthesisCancelled
         # A lazy generator: phonemization and inference happen in ``next``, in the pool.
         steps: Iterator[FloatAudio] = iter(
-            self._sentences(
-                segment, syn_config, trim_head=joined, trim_tail=ends_mid_clause(segment)
-            )
+            self._sentences(segment, settings, trim_head=joined, trim_tail=ends_mid_clause(segment))
         )
         while True:
             audio = await run_blocking(partial(next, steps, None))
