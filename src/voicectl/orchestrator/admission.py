@@ -43,7 +43,7 @@ class Admission:
             )
         if not self.tokens:
             return None
-        presented = _bearer(headers.get("Authorization")) or _query_token(path)
+        presented = self.presented_token(headers, path)
         if presented is None:
             return Refusal(
                 HTTPStatus.UNAUTHORIZED,
@@ -53,6 +53,10 @@ class Admission:
         if not any(hmac.compare_digest(presented.encode(), t.encode()) for t in self.tokens):
             return Refusal(HTTPStatus.UNAUTHORIZED, "the token is not valid")
         return None
+
+    def presented_token(self, headers: Mapping[str, str], path: str) -> str | None:
+        """The token a handshake carries (header first, then ``?token=``), if any."""
+        return _bearer(headers.get("Authorization")) or _query_token(path)
 
     def _origin_ok(self, origin: str, host: str) -> bool:
         if "*" in self.allowed_origins or origin in self.allowed_origins:

@@ -26,6 +26,7 @@ from voicectl.config_errors import allowed, comma_list
 from voicectl.config_layers import Layer, LayeredSettings, Resolved, resolve, resolve_layers
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
+from voicectl.orchestrator.quotas import ClientLimits
 from voicectl.orchestrator.turns import EndpointingConfig
 from voicectl.registry.routing import parse_policy
 from voicectl.rpc.frame_watch import FIRST_FRAME_TIMEOUT_S, STALL_TIMEOUT_S, FrameTimeouts
@@ -67,12 +68,14 @@ class OrchestratorConfig:
     auth_tokens: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()  # empty = same-origin pages and non-browsers
     tts_timeouts: FrameTimeouts = field(default_factory=FrameTimeouts)  # a silent worker
+    client_limits: ClientLimits = field(default_factory=ClientLimits)  # sessions, rate
 
 
 _BASE = OrchestratorConfig()
 _POLICY = SessionPolicy()
 _TURNS = EndpointingConfig()
 _LLM = LLMSettings()
+_LIMITS = ClientLimits()
 
 
 class _Keys(BaseModel):
@@ -170,6 +173,9 @@ class AuthKeys(_Keys):
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), json_schema_extra=allowed("origins such as https://app.example.com, or *")
     )
+    # Per client: its token, or its IP without tokens (orchestrator/quotas.py).
+    sessions_per_client: int = Field(_LIMITS.sessions, ge=0, le=100_000)
+    messages_per_second: float = Field(_LIMITS.messages_per_second, ge=0.0, le=100_000.0)
 
     _lists = field_validator("tokens", "allowed_origins", mode="before")(comma_list)
 
@@ -249,6 +255,11 @@ class OrchestratorSettings(LayeredSettings):
             registry_secret=self.registry_secret,
             auth_tokens=self.auth.tokens,
             allowed_origins=self.auth.allowed_origins,
+            client_limits=ClientLimits(
+                sessions=self.auth.sessions_per_client,
+                messages_per_second=self.auth.messages_per_second,
+                burst=max(1, round(2 * self.auth.messages_per_second)),
+            ),
             tts_timeouts=FrameTimeouts(
                 first_frame=self.tts.first_frame_timeout_s, stall=self.tts.stall_timeout_s
             ),

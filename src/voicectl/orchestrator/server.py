@@ -22,10 +22,11 @@ from voicectl.audio.frames import frame_bytes
 from voicectl.config_layers import is_loopback
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, OrchestratorMetrics
-from voicectl.orchestrator.admission import Admission
+from voicectl.orchestrator.admission import Admission, Refusal
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.llm import LLMBridge, build_llm
+from voicectl.orchestrator.quotas import ClientQuotas, client_key
 from voicectl.orchestrator.session import Session
 from voicectl.orchestrator.transport import SessionSettings
 from voicectl.orchestrator.transports.websocket import (
@@ -65,6 +66,7 @@ class Orchestrator:
         self.admission = Admission(
             tokens=config.auth_tokens, allowed_origins=config.allowed_origins
         )
+        self.quotas = ClientQuotas(config.client_limits)
 
     @property
     def address(self) -> str:
@@ -158,11 +160,33 @@ class Orchestrator:
             return connection.respond(HTTPStatus.OK, "ok\n")
         refusal = self.admission.decide(request.headers, request.path)
         if refusal is None:
-            return None
+            busy = self.quotas.refuse_session(self._client(connection, request))
+            if busy is None:
+                return None
+            refusal = Refusal(HTTPStatus.TOO_MANY_REQUESTS, busy)
         log.warning("refused a connection from %s: %s", connection.remote_address, refusal.reason)
         return connection.respond(refusal.status, refusal.reason + "\n")
 
+    def _client(self, connection: ServerConnection, request: Request) -> str:
+        """Who counts as one client for the quotas: its token, or else its address."""
+        token = self.admission.presented_token(request.headers, request.path)
+        host = str(connection.remote_address[0]) if connection.remote_address else "?"
+        return client_key(token if self.config.auth_tokens else None, host)
+
     async def _handle(self, connection: ServerConnection) -> None:
+        """One connection, counted against its client's quota from the first byte: a
+        connection that never sends ``start`` still holds a place until it times out."""
+        assert connection.request is not None  # the HTTP handshake is done
+        client = self._client(connection, connection.request)
+        if not self.quotas.opened(client):  # its other connections opened meanwhile
+            await connection.close(1013, "too many conversations open for this client")
+            return
+        try:
+            await self._converse(connection)
+        finally:
+            self.quotas.closed(client)
+
+    async def _converse(self, connection: ServerConnection) -> None:
         settings: SessionSettings | None = None
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
