@@ -242,6 +242,7 @@ class Orchestrator:
             await session.run()
         finally:
             await transport.close()
+            self.tts.release(settings.session_id)
             self.sessions.pop(settings.session_id, None)
             self.metrics.sessions.dec()
             self.finished_sessions.append(session)

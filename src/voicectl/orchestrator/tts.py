@@ -50,6 +50,9 @@ class TTSBackend(Protocol):
         on_failover: Callable[[FailoverEvent], None],
     ) -> ReplyStream: ...
 
+    def release(self, session_key: str) -> None:
+        """The conversation is over: forget what was kept for it (its sticky worker)."""
+
     async def close(self) -> None: ...
 
 
@@ -149,6 +152,9 @@ class DirectTTS:
     ) -> ReplyStream:
         return DirectReply(self.client, text, request, self.timeouts)
 
+    def release(self, session_key: str) -> None:
+        """Nothing is kept per conversation for a fixed worker."""
+
     async def close(self) -> None:
         await self.client.close()
 
@@ -171,6 +177,11 @@ class RoutedTTS:
         return self.synthesizer.stream(
             text, request, session_key=session_key, on_failover=on_failover
         )
+
+    def release(self, session_key: str) -> None:
+        """Unstick the conversation's worker: the router would keep one entry per
+        conversation for the life of the process otherwise."""
+        self.synthesizer.router.release(session_key)
 
     async def close(self) -> None:
         await self.synthesizer.close()

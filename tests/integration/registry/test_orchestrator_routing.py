@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import OrchestratorFactory
 from tests.integration.registry.conftest import RedisServer, RegisteredFactory
+from voicectl.orchestrator.tts import RoutedTTS
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.talk.client import TalkClient
 
@@ -42,3 +45,27 @@ async def test_reply_fails_over_to_another_worker_without_a_broken_session(
         )
     # Deterministic voice: the reply continued at the next unsent sample.
     assert heard == reference
+
+
+async def test_a_finished_conversation_leaves_nothing_in_the_router(
+    redis_server: RedisServer,
+    prefix: str,
+    make_registered: RegisteredFactory,
+    make_orchestrator: OrchestratorFactory,
+) -> None:
+    await make_registered()
+    orchestrator = await make_orchestrator(
+        "", redis=redis_server.url, registry_prefix=prefix, routing="least-busy"
+    )
+    assert isinstance(orchestrator.tts, RoutedTTS)
+    router = orchestrator.tts.synthesizer.router
+    for turn in range(3):
+        async with TalkClient(orchestrator.address, output_sample_rate=16000) as talk:
+            await talk.send_text(f"hello number {turn}")
+            await talk.wait_for("reply.done", timeout=30)
+            assert len(router.sticky) == 1  # held while the conversation lasts
+        for _ in range(100):
+            if not orchestrator.sessions:
+                break
+            await asyncio.sleep(0.02)
+        assert router.sticky == {}  # a long-running orchestrator would grow per conversation
