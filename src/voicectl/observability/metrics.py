@@ -8,6 +8,7 @@ only label is the model id, which is low-cardinality by construction (the catalo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from threading import Thread
 from wsgiref.simple_server import WSGIServer
@@ -166,5 +167,10 @@ class MetricsServer:
         self.url = f"http://{host}:{self.port}/metrics"
 
     def close(self) -> None:
+        """Blocking: ``shutdown`` waits up to the server's 0.5 s poll for its thread."""
         self._server.shutdown()
         self._server.server_close()
+
+    async def aclose(self) -> None:
+        """``close`` off the event loop, so a service's other shutdown work goes on."""
+        await asyncio.to_thread(self.close)

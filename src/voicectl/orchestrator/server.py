@@ -116,7 +116,7 @@ class Orchestrator:
         if self.worker is not None:
             await self.worker.stop(grace=0)
         if self.metrics_server is not None:
-            self.metrics_server.close()
+            await self.metrics_server.aclose()
 
     async def _tts_backend(self) -> TTSBackend:
         """Redis-routed workers, one given worker, or an embedded one (the default)."""

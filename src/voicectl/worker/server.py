@@ -145,7 +145,7 @@ class Worker:
         await self.server.stop(0)
         await self.manager.close()
         if self.metrics_server is not None:
-            self.metrics_server.close()
+            await self.metrics_server.aclose()
 
 
 async def open_worker_registry(config: WorkerConfig) -> Registry | None:
