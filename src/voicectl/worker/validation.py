@@ -16,7 +16,8 @@ from voicectl.worker.errors import invalid, quoted
 from voicectl.worker.session import SessionParams
 
 MAX_SESSION_CHARS = 100_000
-SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# fullmatch: with match and "$", an id ending in a newline was accepted ("$" matches before it).
+SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 SPEED_RANGE = (0.5, 2.0)
 TARGET_DBFS_RANGE = (-40.0, -6.0)
 LOOKAHEAD_MS_RANGE = (100, 10_000)
@@ -34,7 +35,7 @@ def validate_config(
 ) -> SessionParams:
     """Check a SessionConfig against the chosen model; raise RequestError naming the field."""
     session_id = config.session_id or f"s-{uuid.uuid4().hex[:12]}"
-    if not SESSION_ID_PATTERN.match(session_id):
+    if not SESSION_ID_PATTERN.fullmatch(session_id):
         raise invalid(
             f"config.session_id {quoted(config.session_id, 40)} is invalid: use 1..128 characters "
             "of letters, digits and . _ : -"
