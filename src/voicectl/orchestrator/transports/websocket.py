@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -41,16 +43,48 @@ class HandshakeError(Exception):
         self.message = message
 
 
+QUOTE_LIMIT = 80
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``ascii(value)``, cut: a 60 KB value makes a short error, and a close reason built
+    from it stays ASCII (one byte a character: under the 123 bytes a close frame holds)."""
+    shown = ascii(value)
+    if len(shown) <= limit:
+        return shown
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{shown[:limit]}...{size}"
+
+
+class BadJson(Exception):
+    """A client's text message that json.loads cannot turn into a value."""
+
+
+def load_json(raw: str, what: str) -> Any:
+    """``json.loads``, with every way client text makes it fail raised as BadJson.
+
+    Besides syntax errors: nesting past the recursion limit (RecursionError) and an
+    integer longer than Python converts (ValueError; it crashed the session).
+    """
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BadJson(f"{what} is not valid JSON: {exc.msg}") from None
+    except RecursionError:  # "[[[[..." a few thousand deep: no message of ours nests so
+        raise BadJson(f"{what} nests too deeply; messages are flat JSON objects") from None
+    except ValueError:
+        limit = sys.get_int_max_str_digits()
+        raise BadJson(f"{what} has a number of over {limit} digits") from None
+
+
 def parse_start(raw: str | bytes) -> SessionSettings:
     """Validate the client's ``start`` message; errors name the field and allowed values."""
     if isinstance(raw, bytes):
         raise HandshakeError("expected_start", "send a JSON start message before any audio")
     try:
-        message = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise HandshakeError("bad_json", f"start message is not valid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise HandshakeError("bad_json", "start message nests too deeply") from None
+        message = load_json(raw, "start message")
+    except BadJson as exc:
+        raise HandshakeError("bad_json", str(exc)) from None
     if not isinstance(message, dict) or message.get("type") != "start":
         raise HandshakeError("expected_start", 'the first message must be {"type": "start", ...}')
     rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
@@ -59,12 +93,21 @@ def parse_start(raw: str | bytes) -> SessionSettings:
         value = message.get(key, default)
         if value not in SUPPORTED_SAMPLE_RATES or isinstance(value, bool):
             raise HandshakeError(
-                "bad_sample_rate", f"start.{key} {value!r} is not supported; use one of {rates}"
+                "bad_sample_rate",
+                f"start.{key} {quoted(value)} is not supported; use one of {rates}",
             )
         values[key] = int(value)
     for key in ("model_id", "voice"):
-        if not isinstance(message.get(key, ""), str):
+        name = message.get(key, "")
+        if not isinstance(name, str):
             raise HandshakeError("bad_field", f"start.{key} must be a string")
+        # A lone surrogate cannot even be encoded for the worker: every reply failed
+        # as "the synthesis stream was cancelled", naming nothing the client sent.
+        reason = unspeakable(name)
+        if reason is not None:
+            raise HandshakeError(
+                "bad_field", f"start.{key} has a {reason}; model ids and voices are printable"
+            )
     return SessionSettings(
         session_id=f"ws-{uuid.uuid4().hex[:12]}",
         input_sample_rate=values["input_sample_rate"],
@@ -85,11 +128,9 @@ def parse_message(raw: str | bytes, *, input_frame_bytes: int) -> Inbound:
             )
         return AudioIn(raw)
     try:
-        message = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return BadInput("bad_json", f"message is not valid JSON: {exc.msg}")
-    except RecursionError:  # "[[[[..." a few thousand deep: no message of ours nests so
-        return BadInput("bad_json", "message nests too deeply; messages are flat JSON objects")
+        message = load_json(raw, "message")
+    except BadJson as exc:
+        return BadInput("bad_json", str(exc))
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == "text":
         text = message.get("text")
@@ -103,7 +144,7 @@ def parse_message(raw: str | bytes, *, input_frame_bytes: int) -> Inbound:
         return TextIn(text)
     if kind == "start":
         return BadInput("already_started", "start was already received for this session")
-    return BadInput("unknown_type", f"unknown message type {kind!r}; send 'text' or audio")
+    return BadInput("unknown_type", f"unknown message type {quoted(kind)}; send 'text' or audio")
 
 
 class WebSocketTransport:
