@@ -22,6 +22,7 @@ class Reply:
         self.pacer = pacer
         self.task: asyncio.Task[None] | None = None
         self.stream: ReplyStream | None = None
+        self.detached = False  # stopped by the session: nothing more of it reaches the client
         self._control: asyncio.Future[None] | None = None
 
     def pause(self) -> int:

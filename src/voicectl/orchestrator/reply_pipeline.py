@@ -50,8 +50,9 @@ class ReplyPipeline:
         self._on_failed = on_failed
 
     async def _text(
-        self, text: str, spoken: list[str], llm_errors: list[LLMError], retract: str | None
-    ) -> AsyncIterator[str]:
+        self, reply: Reply, text: str, spoken: list[str], llm_errors: list[LLMError],
+        retract: str | None,
+    ) -> AsyncIterator[str]:  # fmt: skip
         if retract is not None:  # the user carried on: their turn is `text`, whole
             self.conversation.retract_user(retract)
         self.conversation.add_user(text)
@@ -59,7 +60,9 @@ class ReplyPipeline:
         try:
             async for raw in self.llm.stream(self.conversation.messages()):
                 delta = speakable(raw)  # an LLM's stray control characters are not speech
-                if not delta:
+                # Stopped, its task not yet cancelled: a delta now would follow reply.stopped
+                # and run into the next reply's text (a client read "YouYou said: ...").
+                if not delta or reply.detached:
                     continue
                 if not spoken:
                     self.telemetry.llm_first_token(time.perf_counter() - asked)
@@ -86,7 +89,7 @@ class ReplyPipeline:
         try:
             pacer.start()
             stream = self.tts.open(
-                self._text(text, spoken, llm_errors, retract),
+                self._text(reply, text, spoken, llm_errors, retract),
                 request,
                 session_key=self.settings.session_id,
                 on_failover=self._failover,

@@ -335,6 +335,7 @@ class Session:
         """Forget the current reply at once (its late events become stale) and silence it."""
         reply, self._reply = self._reply, None
         if reply is not None:
+            reply.detached = True
             self.transport.discard_pending_audio()
             reply.pacer.pause()  # silence now; the async cleanup follows
         return reply
