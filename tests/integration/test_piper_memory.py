@@ -24,9 +24,10 @@ import numpy as np
 import psutil
 import pytest
 
+from voicectl.rpc.model_state import ModelState
 from voicectl.worker.adapters.base import CancelToken, SynthesisOptions
 from voicectl.worker.catalog import MOCK_SINE, PIPER_JOE, Catalog
-from voicectl.worker.models import ManagerLimits, ModelManager, ModelState
+from voicectl.worker.models import ManagerLimits, ModelManager
 
 pytestmark = pytest.mark.slow
 

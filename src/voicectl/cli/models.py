@@ -21,6 +21,7 @@ from voicectl.cli.common import (
     print_json,
 )
 from voicectl.rpc.client import TTSClient
+from voicectl.rpc.model_state import ModelState
 from voicectl.rpc.v1 import tts_pb2 as pb
 
 T = TypeVar("T")
@@ -38,7 +39,7 @@ def model_to_dict(info: pb.ModelInfo) -> dict[str, object]:
     return {
         "model_id": info.model_id,
         "adapter": info.adapter,
-        "state": pb.ModelState.Name(info.state).removeprefix("MODEL_STATE_").lower(),
+        "state": ModelState.from_pb(info.state).value,
         "refcount": info.refcount,
         "pinned": info.pinned,
         "last_used_unix_ms": info.last_used_unix_ms,
@@ -109,12 +110,9 @@ def _table(reply: pb.ListModelsResponse) -> Table:
     return table
 
 
-RESIDENT = frozenset({pb.MODEL_STATE_LOADING, pb.MODEL_STATE_READY, pb.MODEL_STATE_UNLOADING})
-
-
 def resident(reply: pb.ListModelsResponse) -> list[pb.ModelInfo]:
     """The models in memory (loading, ready or unloading)."""
-    return [info for info in reply.models if info.state in RESIDENT]
+    return [info for info in reply.models if ModelState.from_pb(info.state).in_memory]
 
 
 def _mib(info: pb.ModelInfo) -> str:

@@ -21,10 +21,9 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voicectl.config_errors import allowed, describe
+from voicectl.rpc.model_state import ModelState
 
 RECORD_SCHEMA = 1
-# Model states that count as "resident" (the model is in memory or about to be).
-RESIDENT_STATES = frozenset({"ready", "loading"})
 
 
 class RegistryError(Exception):
@@ -78,7 +77,8 @@ class WorkerRecord:
 
     def holds(self, model_id: str) -> bool:
         """Whether the model is resident (ready or loading) on this worker."""
-        return self.models.get(model_id) in RESIDENT_STATES
+        state = ModelState.from_name(self.models.get(model_id, ""))
+        return state is not None and state.resident
 
     def can_serve(self, model_id: str) -> bool:
         """Whether the worker knows the model ("" means the worker's default)."""

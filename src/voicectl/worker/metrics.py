@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from voicectl.observability.metrics import WorkerMetrics
+from voicectl.rpc.model_state import ModelState
 from voicectl.worker.load import session_counts
-from voicectl.worker.models import ModelEvents, ModelManager, ModelState
+from voicectl.worker.models import ModelEvents, ModelManager
 from voicectl.worker.servicer import StreamObserver
 from voicectl.worker.session import SessionTable
 

@@ -9,7 +9,6 @@ short warmup synthesis before a model is READY.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import math
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from voicectl.rpc.model_state import ModelState
 from voicectl.worker import eviction, memory
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import (
@@ -35,14 +35,6 @@ log = logging.getLogger(__name__)
 
 WARMUP_TEXT = "Hello there."
 WARMUP_SECONDS = 0.3
-
-
-class ModelState(enum.Enum):
-    AVAILABLE = "available"
-    LOADING = "loading"
-    READY = "ready"
-    UNLOADING = "unloading"
-    FAILED = "failed"
 
 
 @dataclass(kw_only=True)

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 from voicectl import __version__
 from voicectl.registry.base import Registry, RegistryError, WorkerRecord
+from voicectl.rpc.model_state import ModelState
 from voicectl.worker.load import session_counts
-from voicectl.worker.models import ModelEntry, ModelState
+from voicectl.worker.models import ModelEntry
 
 if TYPE_CHECKING:
     from voicectl.worker.server import Worker

@@ -23,7 +23,7 @@ from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import Capabilities
 from voicectl.worker.errors import RequestError, invalid, quoted
-from voicectl.worker.models import ModelEntry, ModelManager, ModelState
+from voicectl.worker.models import ModelEntry, ModelManager
 from voicectl.worker.request_stream import (
     MalformedRequest,
     drain_requests,
@@ -53,13 +53,6 @@ _STATE_TO_PB = {
     StreamState.STREAMING: pb.SESSION_STATE_STREAMING,
     StreamState.PAUSED: pb.SESSION_STATE_PAUSED,
     StreamState.STOPPED: pb.SESSION_STATE_STOPPED,
-}
-_MODEL_STATE_TO_PB = {
-    ModelState.AVAILABLE: pb.MODEL_STATE_AVAILABLE,
-    ModelState.LOADING: pb.MODEL_STATE_LOADING,
-    ModelState.READY: pb.MODEL_STATE_READY,
-    ModelState.UNLOADING: pb.MODEL_STATE_UNLOADING,
-    ModelState.FAILED: pb.MODEL_STATE_FAILED,
 }
 
 
@@ -240,7 +233,7 @@ class TTSService:
         return pb.ModelInfo(
             model_id=spec.model_id,
             adapter=spec.adapter,
-            state=_MODEL_STATE_TO_PB[entry.state],
+            state=entry.state.to_pb(),
             refcount=entry.refcount,
             pinned=entry.pinned,
             last_used_unix_ms=int(entry.last_used_wall * 1000),
