@@ -25,7 +25,7 @@ from voicectl.asr.guards import is_loop
 from voicectl.asr.wer import word_error_rate
 from voicectl.audio.decode import decode_audio_file
 from voicectl.audio.wav import write_wav
-from voicectl.bench.scenario import speak
+from voicectl.talk.user_audio import speak
 
 pytestmark = pytest.mark.slow
 

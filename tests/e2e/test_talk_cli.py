@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.test_cli import ENV, VOICECTL, free_port, run
 from voicectl.audio.wav import write_wav
-from voicectl.bench.scenario import speak
+from voicectl.talk.user_audio import speak
 
 pytestmark = pytest.mark.slow
 

@@ -47,9 +47,7 @@ async def test_without_tokens_a_client_is_its_address(
     make_worker: WorkerFactory, make_orchestrator: OrchestratorFactory
 ) -> None:
     worker = await make_worker()
-    orchestrator = await make_orchestrator(
-        worker.address, client_limits=ClientLimits(sessions=1)
-    )
+    orchestrator = await make_orchestrator(worker.address, client_limits=ClientLimits(sessions=1))
     async with TalkClient(orchestrator.address):
         with pytest.raises(HandshakeRefused) as refused:
             async with TalkClient(orchestrator.address):

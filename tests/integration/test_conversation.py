@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from voicectl.bench.scenario import noise, speak, stream_audio
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.talk.client import TalkClient
+from voicectl.talk.user_audio import noise, speak, stream_audio
 from voicectl.worker.config import WorkerConfig
 from voicectl.worker.server import Worker
 

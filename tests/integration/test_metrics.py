@@ -9,9 +9,9 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import OrchestratorFactory, WorkerFactory
-from voicectl.bench.scenario import noise, stream_audio
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.talk.client import TalkClient
+from voicectl.talk.user_audio import noise, stream_audio
 
 RATE = 16000
 

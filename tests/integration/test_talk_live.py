@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 
 from voicectl.audio.wav import read_wav, write_wav
-from voicectl.bench.scenario import speak
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
@@ -29,6 +28,7 @@ from voicectl.talk.aec import EchoCanceller
 from voicectl.talk.client import TalkClient
 from voicectl.talk.devices import VirtualDuplex
 from voicectl.talk.live import LiveStats, SpeakerQueue, run_live
+from voicectl.talk.user_audio import speak
 from voicectl.worker.catalog import PIPER_JOE
 from voicectl.worker.config import WorkerConfig
 from voicectl.worker.server import Worker

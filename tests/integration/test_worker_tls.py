@@ -83,14 +83,17 @@ async def _speaks(target: str, tls: ClientTLS | None) -> bool:
     """One short synthesis; False when the TLS handshake (or plaintext) is refused."""
     channel = aio_channel(target, tls=tls) if tls else grpc.aio.insecure_channel(target)
     async with TTSClient(target, channel=channel) as client:
+        call = client.synthesize("Hello.", SynthesisRequest(session_id="tls-check"))
         try:
-            call = client.synthesize("Hello.", SynthesisRequest(session_id="tls-check"))
             _, _, frames = await asyncio.wait_for(collect_pcm(call), 10)
         except grpc.aio.AioRpcError as exc:
-            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
-            return False
-    assert frames and frames[-1].final
-    return True
+            refused_with = exc.code()
+        else:
+            assert frames
+            assert frames[-1].final
+            return True
+    assert refused_with == grpc.StatusCode.UNAVAILABLE  # the handshake failed, no RPC ran
+    return False
 
 
 async def test_a_tls_worker_speaks_only_over_tls_to_a_trusted_certificate(
@@ -149,7 +152,9 @@ def test_tls_settings_are_checked_before_anything_listens(pki: Pki, tmp_path: Pa
         load_worker_config(cli={"tls_cert": str(pki.server_cert)})
     with pytest.raises(ConfigError, match="tls_client_ca needs tls_cert"):
         load_worker_config(cli={"tls_client_ca": str(pki.ca)})
-    with pytest.raises(ConfigError, match=r"VOICECTL_TLS_KEY must be a readable PEM file.*no such file"):
+    with pytest.raises(
+        ConfigError, match=r"VOICECTL_TLS_KEY must be a readable PEM file.*no such file"
+    ):
         load_worker_config(env={"VOICECTL_TLS_CERT": str(pki.server_cert),
                                 "VOICECTL_TLS_KEY": str(tmp_path / "gone.key")})  # fmt: skip
     config = tmp_path / "worker.yaml"

@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from voicectl.bench.scenario import speak
 from voicectl.talk.aec import EchoCanceller, MissingAudioExtra, load_rtc
+from voicectl.talk.user_audio import speak
 
 pytest.importorskip("livekit.rtc", reason="needs the audio extra: uv sync --extra audio")
 

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from voicectl.app import build_orchestrator
 from voicectl.audio.frames import Int16Audio, samples_per_frame
 from voicectl.bench.fal import machine_info
-from voicectl.bench.scenario import noise, speak, stream_audio
 from voicectl.bench.stats import Summary
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
 from voicectl.talk.client import TalkClient
+from voicectl.talk.user_audio import noise, speak, stream_audio
 
 RATE = 16000
 REPLY_PROMPT = (
@@ -63,7 +64,7 @@ async def stack(config: ConversationBenchConfig) -> AsyncIterator[Stack]:
     if config.url is not None:
         yield Stack(url=config.url, orchestrator=None)
         return
-    orchestrator = Orchestrator(replace(config.orchestrator, ws_port=0))
+    orchestrator = build_orchestrator(replace(config.orchestrator, ws_port=0))
     await orchestrator.start()
     try:
         yield Stack(url=orchestrator.address, orchestrator=orchestrator)

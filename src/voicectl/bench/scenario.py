@@ -18,24 +18,18 @@ real orchestrator.
 
 from __future__ import annotations
 
-import asyncio
-import io
-import shutil
-import subprocess
-import wave
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soxr
 import yaml
 
 from voicectl.audio.decode import AudioDecodeError, decode_audio_file
-from voicectl.audio.frames import Int16Audio, frame_bytes, samples_per_frame
+from voicectl.audio.frames import Int16Audio, samples_per_frame
+from voicectl.talk.user_audio import UserAudioError, noise, speak
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserAudioError):
     """A scenario file is malformed, a ``play:`` file cannot be decoded, or espeak-ng is missing."""
 
 
@@ -69,31 +63,6 @@ class Scenario:
     sample_rate: int
     events: tuple[Event, ...]
     tail_s: float = 2.0
-
-
-def speak(
-    text: str, *, sample_rate: int = 16000, voice: str = "en-us", wpm: int = 165
-) -> Int16Audio:
-    """Render ``text`` with espeak-ng at ``sample_rate`` (int16 mono)."""
-    binary = shutil.which("espeak-ng")
-    if binary is None:
-        raise ScenarioError("user speech needs espeak-ng: apt-get install espeak-ng")
-    result = subprocess.run(
-        [binary, "-v", voice, "-s", str(wpm), "--stdout", text],
-        capture_output=True, check=True, timeout=60,
-    )  # fmt: skip
-    with wave.open(io.BytesIO(result.stdout)) as wav:
-        rate = wav.getframerate()
-        audio = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32)
-    if rate != sample_rate:
-        audio = soxr.resample(audio, rate, sample_rate)
-    return np.clip(audio, -32768, 32767).astype(np.int16)
-
-
-def noise(ms: int, *, level: float, sample_rate: int, seed: int = 7) -> Int16Audio:
-    rng = np.random.default_rng(seed)
-    samples = rng.normal(0.0, level, int(sample_rate * ms / 1000))
-    return np.clip(samples * 32767, -32768, 32767).astype(np.int16)
 
 
 def render(scenario: Scenario) -> Int16Audio:
@@ -150,26 +119,3 @@ def _play(scenario: Path, where: str, at: float, name: str, rate: int) -> Play:
         return Play(at=at, path=audio_path, audio=decode_audio_file(audio_path, sample_rate=rate))
     except AudioDecodeError as exc:
         raise ScenarioError(f"{where}: play: {exc}") from None
-
-
-async def stream_audio(
-    audio: Int16Audio,
-    sample_rate: int,
-    send: Callable[[bytes], Awaitable[None]],
-    *,
-    speed: float = 1.0,
-    on_frame: Callable[[int], None] | None = None,
-) -> None:
-    """Send ``audio`` as 20 ms frames on absolute deadlines (``speed`` x real time)."""
-    width = frame_bytes(sample_rate)
-    data = audio.astype("<i2").tobytes()
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for index in range(len(data) // width):
-        due = start + index * 0.02 / speed
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if on_frame is not None:
-            on_frame(index)
-        await send(data[index * width : (index + 1) * width])

@@ -26,12 +26,12 @@ from voicectl.audio.frames import Int16Audio
 from voicectl.bench.conversation import RATE, synthesized
 from voicectl.bench.fal import machine_info
 from voicectl.bench.load import THINK_S, TURN
-from voicectl.bench.scenario import stream_audio
 from voicectl.bench.soak_stack import Service, gauges, model_id_of, refcounts, rss_bytes, stack
 from voicectl.bench.soak_stats import MIB, Growth, RssSample, growth, verdict
 from voicectl.bench.spoken import QUESTION, TAIL_S
 from voicectl.talk.client import HandshakeRefused, TalkClient
 from voicectl.talk.transcripts import turn_open
+from voicectl.talk.user_audio import stream_audio
 
 STAGGER_S = 2.0  # sessions start over this span, as people arrive
 TURN_TIMEOUT_S = 60.0

@@ -26,12 +26,12 @@ from voicectl.bench.conversation import (
     synthesized,
 )
 from voicectl.bench.fal import machine_info
-from voicectl.bench.scenario import stream_audio
 from voicectl.bench.stats import Summary
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
 from voicectl.talk.client import Event, TalkClient
 from voicectl.talk.transcripts import turn_open
+from voicectl.talk.user_audio import stream_audio
 
 QUESTION = "What is the weather like today?"
 TAIL_S = 2.0  # silence streamed after the speech, so the turn ends

@@ -21,7 +21,6 @@ from voicectl.bench.conversation import ConversationBenchConfig, run_bargein, ru
 from voicectl.bench.fal import FalConfig, run_fal
 from voicectl.bench.load import run_asr, run_load
 from voicectl.bench.recordings import Recording, RecordingError, load_recording
-from voicectl.bench.scenario import ScenarioError
 from voicectl.bench.spoken import run_e2e
 from voicectl.bench.turns import run_turns
 from voicectl.cli.common import (
@@ -41,6 +40,7 @@ from voicectl.cli.common import (
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.rpc.client import TTSClient
 from voicectl.talk.client import HandshakeRefused
+from voicectl.talk.user_audio import UserAudioError
 from voicectl.worker.config import load_worker_config
 from voicectl.worker.server import Worker
 
@@ -77,7 +77,7 @@ def _run(work: Callable[[Callable[[float], None]], Awaitable[T]], total: float, 
 
     try:
         return asyncio.run(main())
-    except ScenarioError as exc:
+    except UserAudioError as exc:  # a scenario's, or espeak-ng missing
         fail(str(exc), Exit.USAGE)
     except TimeoutError as exc:
         fail(str(exc), Exit.FAILURE)

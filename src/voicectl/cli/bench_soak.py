@@ -15,7 +15,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from voicectl.bench.scenario import ScenarioError
 from voicectl.bench.soak import SoakConfig, SoakReport, Tick, run_soak
 from voicectl.bench.soak_stack import SoakError
 from voicectl.cli.common import (
@@ -31,6 +30,7 @@ from voicectl.cli.common import (
     print_json,
     start_logging,
 )
+from voicectl.talk.user_audio import UserAudioError
 
 DEFAULT_MINUTES = 10.0
 
@@ -69,7 +69,7 @@ def _run(config: SoakConfig) -> SoakReport:
 
     try:
         return asyncio.run(main())
-    except ScenarioError as exc:
+    except UserAudioError as exc:  # a scenario's, or espeak-ng missing
         fail(str(exc), Exit.USAGE)
     except SoakError as exc:
         fail(escape(str(exc)), Exit.UNAVAILABLE)

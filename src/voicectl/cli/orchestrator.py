@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from voicectl.app import serve_orchestrator
 from voicectl.cli.common import (
     LOG_FORMAT,
     LOG_LEVEL_HELP,
@@ -17,7 +18,6 @@ from voicectl.cli.common import (
     start_logging,
 )
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
-from voicectl.orchestrator.server import serve_forever
 from voicectl.registry.base import RegistryUnavailable
 
 HELP = """Run the conversation service: WebSocket sessions with VAD, barge-in, ASR, LLM and TTS.
@@ -73,7 +73,7 @@ def orchestrator_command(
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)
     try:
-        asyncio.run(serve_forever(settings))
+        asyncio.run(serve_orchestrator(settings))
     except RegistryUnavailable as exc:
         fail(str(exc), Exit.UNAVAILABLE)
     except OSError as exc:

@@ -14,6 +14,7 @@ import soxr
 import typer
 from rich.markup import escape
 
+from voicectl.app import build_orchestrator
 from voicectl.audio.decode import AudioDecodeError, decode_audio_file
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, Int16Audio
 from voicectl.audio.wav import write_wav
@@ -34,7 +35,6 @@ from voicectl.cli.common import (
     start_logging,
 )
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
-from voicectl.orchestrator.server import Orchestrator
 from voicectl.talk.aec import EchoCanceller, MissingAudioExtra
 from voicectl.talk.client import Event, HandshakeRefused, TalkClient
 from voicectl.talk.devices import (
@@ -47,8 +47,9 @@ from voicectl.talk.devices import (
     list_devices,
 )
 from voicectl.talk.live import LiveStats, run_live
-from voicectl.talk.runner import TalkError, TalkResult, run_talk, user_speech
+from voicectl.talk.runner import TalkError, TalkResult, run_talk
 from voicectl.talk.transcripts import add_final
+from voicectl.talk.user_audio import user_speech
 
 HELP = """Talk to the agent: your turn goes in, its spoken reply comes back.
 
@@ -113,7 +114,7 @@ async def _orchestrator(
     settings = replace(load_orchestrator_config(config), ws_port=0)
     if worker:
         settings = replace(settings, worker=worker)
-    orchestrator = Orchestrator(settings)
+    orchestrator = build_orchestrator(settings)
     try:
         with err_console.status("starting an embedded worker and orchestrator…"):
             await orchestrator.start()

@@ -1,7 +1,8 @@
 """The orchestrator service: a WebSocket server running one Session per connection.
 
 Shared per process: the ASR model, the gRPC channel to the worker and, when no
-worker address is given, an embedded worker on a loopback port.
+worker address is given, an embedded worker that the composition root (voicectl.app)
+hands it to start.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import asyncio
 import json
 import logging
 import os
-import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -41,10 +43,20 @@ from voicectl.registry.failover import RoutedSynthesizer
 from voicectl.registry.last_known import LastKnownRegistry
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.registry.routing import Router, RoutingConfig, parse_policy
-from voicectl.worker.config import load_worker_config
-from voicectl.worker.server import Worker
 
 log = logging.getLogger(__name__)
+
+
+class LocalWorker(Protocol):
+    """A worker this orchestrator started and stops with itself (the embedded stack)."""
+
+    @property
+    def address(self) -> str: ...
+
+    async def stop(self, grace: float | None = None) -> None: ...
+
+
+StartWorker = Callable[[], Awaitable[LocalWorker]]
 
 HEALTH_PATH = "/healthz"  # for probes: `voicectl health orchestrator`, containers
 
@@ -52,10 +64,20 @@ HEALTH_PATH = "/healthz"  # for probes: `voicectl health orchestrator`, containe
 class Orchestrator:
     """``await start()``; ``address`` is then ``ws://host:port``; ``await stop()``."""
 
-    def __init__(self, config: OrchestratorConfig, *, asr: AsrEngine | None = None) -> None:
+    def __init__(
+        self,
+        config: OrchestratorConfig,
+        *,
+        asr: AsrEngine | None = None,
+        start_worker: StartWorker | None = None,
+    ) -> None:
+        """``start_worker`` runs a worker of its own when ``config`` names no worker and
+        no Redis (voicectl.app passes the embedded one: this package never imports the
+        worker)."""
         self.config = config
         self.asr = asr
-        self.worker: Worker | None = None
+        self._start_worker = start_worker
+        self.worker: LocalWorker | None = None
         self.tts: TTSBackend | None = None
         self.sessions: dict[str, Session] = {}
         self.finished_sessions: list[Session] = []
@@ -135,8 +157,12 @@ class Orchestrator:
             )
         target = self.config.worker
         if not target:
-            self.worker = Worker(load_worker_config(cli={"port": 0, "ttl": "never"}))
-            await self.worker.start()
+            if self._start_worker is None:
+                raise ValueError(
+                    "no TTS worker: set worker (--worker HOST:PORT) or redis, or build the "
+                    "orchestrator with voicectl.app.build_orchestrator for an embedded one"
+                )
+            self.worker = await self._start_worker()
             target = self.worker.address
         return DirectTTS(target, timeouts=self.config.tts_timeouts)
 
@@ -249,14 +275,3 @@ class Orchestrator:
             del self.finished_sessions[:-100]
             await llm.aclose()
             log.info("session %s ended", settings.session_id)
-
-
-async def serve_forever(config: OrchestratorConfig) -> None:
-    orchestrator = Orchestrator(config)
-    await orchestrator.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await orchestrator.stop()

@@ -39,8 +39,8 @@ import grpc
 
 from voicectl.registry.base import Registry, WorkerRecord
 from voicectl.registry.routing import RouteDecision, Router
-from voicectl.registry.textlog import TextLog, TextSource
-from voicectl.rpc.client import SynthesisRequest, TTSClient
+from voicectl.registry.textlog import TextLog
+from voicectl.rpc.client import SynthesisRequest, TextSource, TTSClient
 from voicectl.rpc.frame_watch import FrameTimeouts, FrameWatch, WorkerSilent
 from voicectl.rpc.v1 import tts_pb2 as pb
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import suppress
 
-TextSource = str | Iterable[str] | AsyncIterable[str]
+from voicectl.rpc.client import TextSource
 
 
 class TextLog:

@@ -21,6 +21,10 @@ AudioFrame = pb.AudioFrame
 ControlResponse = pb.ControlResponse
 
 
+# What a synthesis call takes as its text: one string, or chunks as they arrive.
+TextSource = str | Iterable[str] | AsyncIterable[str]
+
+
 @dataclass(frozen=True, kw_only=True)
 class SynthesisRequest:
     """What to say and how; maps onto the first SynthesizeRequest (SessionConfig)."""
@@ -59,7 +63,7 @@ def _chunks(text: str) -> Iterator[pb.SynthesizeRequest]:
 
 
 async def _requests(
-    request: SynthesisRequest, text: str | Iterable[str] | AsyncIterable[str]
+    request: SynthesisRequest, text: TextSource
 ) -> AsyncIterator[pb.SynthesizeRequest]:
     yield request.config_message()
     if isinstance(text, str):
@@ -140,7 +144,7 @@ class TTSClient:
 
     def synthesize(
         self,
-        text: str | Iterable[str] | AsyncIterable[str],
+        text: TextSource,
         request: SynthesisRequest | None = None,
         *,
         timeout: float | None = None,

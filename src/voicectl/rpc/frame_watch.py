@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
-from voicectl.registry.textlog import TextSource
+from voicectl.rpc.client import TextSource
 from voicectl.rpc.v1 import tts_pb2 as pb
 
 FIRST_FRAME_TIMEOUT_S = 60.0  # includes a model load on the worker

@@ -9,38 +9,19 @@ would have heard.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
-import soxr
 
 from voicectl.audio.frames import Int16Audio
-from voicectl.bench.scenario import speak, stream_audio
 from voicectl.talk.client import Event, TalkClient
 from voicectl.talk.transcripts import turn_open, user_turns
+from voicectl.talk.user_audio import stream_audio
 
 SILENCE_TAIL_S = 1.2
 IDLE_S = 1.5
-
-
-async def user_speech(text: str, sample_rate: int) -> Int16Audio:
-    """The user's turn: espeak-ng if installed (a voice unlike the agent's), else Piper
-    without its sampling noise, so a scripted turn is the same audio on every run."""
-    if shutil.which("espeak-ng"):
-        return await asyncio.to_thread(speak, text, sample_rate=sample_rate)
-    from voicectl.worker.adapters.piper import PiperAdapter
-    from voicectl.worker.catalog import PIPER_JOE
-
-    voice = await asyncio.to_thread(PiperAdapter.load, PIPER_JOE)
-    rendered = await asyncio.to_thread(partial(voice.render, text, deterministic=True))
-    voice.unload()
-    audio = np.asarray(soxr.resample(rendered, voice.native_sample_rate, sample_rate))
-    pcm: Int16Audio = np.clip(audio * 32767, -32768, 32767).astype(np.int16)
-    return pcm
 
 
 @dataclass

@@ -34,13 +34,13 @@ from tests.integration.faulty_workers import (
     ticking,
 )
 from tests.integration.registry.conftest import RedisServer, RegisteredFactory
-from voicectl.bench.scenario import noise
 from voicectl.orchestrator.tts import DirectTTS
 from voicectl.registry.failover import FailoverEvent, RoutedSynthesizer
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.registry.routing import Policy, Router, RoutingConfig
 from voicectl.rpc.frame_watch import FrameTimeouts
 from voicectl.talk.client import TalkClient
+from voicectl.talk.user_audio import noise
 
 
 async def routed(
