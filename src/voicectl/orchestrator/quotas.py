@@ -78,6 +78,15 @@ class ClientQuotas:
     def sessions(self, client: str) -> int:
         return self._sessions.get(client, 0)
 
+    def throttle(self, client: str) -> str | None:
+        """Why the client's next message is dropped (its quota is spent), or None."""
+        if self.allow_message(client):
+            return None
+        return (
+            f"more than {self.limits.messages_per_second:g} messages a second from this "
+            "client (auth.messages_per_second): this one was dropped; slow down"
+        )
+
     def allow_message(self, client: str) -> bool:
         """Take one message from the client's bucket; False when it is empty."""
         rate = self.limits.messages_per_second

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from http import HTTPStatus
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -239,7 +240,11 @@ class Orchestrator:
     async def _run_session(self, connection: ServerConnection, settings: SessionSettings) -> None:
         assert self.tts is not None
         assert self.asr is not None
-        transport = WebSocketTransport(connection, settings)
+        assert connection.request is not None
+        client = self._client(connection, connection.request)
+        transport = WebSocketTransport(
+            connection, settings, throttle=partial(self.quotas.throttle, client)
+        )
         transport.send_event({
             "type": "started",
             "session_id": settings.session_id,

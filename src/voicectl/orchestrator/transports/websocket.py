@@ -12,7 +12,7 @@ import json
 import sys
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -150,8 +150,17 @@ def parse_message(raw: str | bytes, *, input_frame_bytes: int) -> Inbound:
 class WebSocketTransport:
     """Adapts one websockets connection to the session's Transport interface."""
 
-    def __init__(self, connection: ServerConnection, settings: SessionSettings) -> None:
+    def __init__(
+        self,
+        connection: ServerConnection,
+        settings: SessionSettings,
+        *,
+        throttle: Callable[[], str | None] | None = None,
+    ) -> None:
+        """``throttle`` is asked before each JSON message: a reason to drop it (the
+        client's message quota is spent), or None."""
         self.connection = connection
+        self._throttle = throttle
         self.input_frame_bytes = frame_bytes(settings.input_sample_rate)
         self._events: deque[str] = deque()
         self._audio: deque[bytes] = deque()
@@ -163,7 +172,11 @@ class WebSocketTransport:
     async def incoming(self) -> AsyncIterator[Inbound]:
         try:
             async for raw in self.connection:
-                message = parse_message(raw, input_frame_bytes=self.input_frame_bytes)
+                limited = self._throttle() if isinstance(raw, str) and self._throttle else None
+                if limited is not None:
+                    message: Inbound = BadInput("rate_limited", limited)
+                else:
+                    message = parse_message(raw, input_frame_bytes=self.input_frame_bytes)
                 if isinstance(message, BadInput):
                     bad = self._count_bad()
                     if bad > BAD_MESSAGES_CLOSE:
