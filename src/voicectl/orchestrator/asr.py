@@ -10,13 +10,12 @@ sessions queue fairly instead of oversubscribing the CPU.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import ClassVar, Literal, Self
+from typing import Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -34,8 +33,6 @@ DecodeObserver = Callable[[DecodeKind, Transcript], None]
 class AsrEngine:
     """One loaded Whisper model with a single-thread executor for its inferences."""
 
-    _shared: ClassVar[dict[tuple[str, str, str], AsrEngine]] = {}
-    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, asr: WhisperASR) -> None:
         self.asr = asr
@@ -51,23 +48,6 @@ class AsrEngine:
     ) -> Self:
         """Load a model (blocking, ~0.3 s for tiny.en); default tiny.en, offline."""
         return cls(WhisperASR.load(model=model, device=device, compute_type=compute_type))
-
-    @classmethod
-    def shared(
-        cls,
-        *,
-        model: str | Path | None = None,
-        device: str = "cpu",
-        compute_type: str = "int8",
-    ) -> AsrEngine:
-        """The process-wide engine for these settings, loaded on first use (blocking)."""
-        key = (str(model) if model is not None else "", device, compute_type)
-        with cls._shared_lock:
-            engine = cls._shared.get(key)
-            if engine is None:
-                engine = cls.load(model=model, device=device, compute_type=compute_type)
-                cls._shared[key] = engine
-            return engine
 
     async def transcribe(
         self, audio16k: npt.NDArray[np.int16], *, fallback: bool = True

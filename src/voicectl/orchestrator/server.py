@@ -19,6 +19,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from voicectl.audio.frames import frame_bytes
@@ -231,7 +232,7 @@ class Orchestrator:
         except TimeoutError:
             await connection.close(1008, "no start message")
             return
-        except Exception:  # the client went away during the handshake
+        except ConnectionClosed:  # the client went away during the handshake
             return
         if not settings.model_id and self.config.model_id:
             settings = replace(settings, model_id=self.config.model_id, voice=self.config.voice)

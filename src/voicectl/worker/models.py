@@ -180,7 +180,7 @@ class ModelManager:
         entry = self.entry(model_id)
         while True:
             if entry.loading is not None:
-                with suppress(Exception):
+                with suppress(Exception):  # a failed load is logged and recorded by the load
                     await asyncio.shield(entry.loading)
             if entry.state is not ModelState.READY:
                 return entry

@@ -218,8 +218,11 @@ class SynthesisSession:
                 )
             )
         finally:
-            with suppress(Exception):
+            try:
                 await stream.aclose()
+            except Exception:  # the stream's outcome is already decided; note the leak
+                log.warning("session %s: closing the model's stream failed", self.session_id,
+                            exc_info=True)  # fmt: skip
 
     async def _put(self, pcm: Int16Audio, *, final: bool) -> None:
         while len(self._buffer) >= self.params.lookahead_frames:

@@ -74,7 +74,7 @@ def write_child_config(config: WorkerConfig, directory: Path) -> Path:
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with suppress(Exception):
+    with suppress(Exception):  # no logging between fork and exec; SIGTERM still stops it
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
