@@ -33,7 +33,8 @@ class WorkerMetrics:
         r = self.registry
         self.first_audio = Histogram(
             "voicectl_worker_first_audio_seconds",
-            "Synthesize call start to first audio frame sent.",
+            "Model acquired to first audio frame sent: synthesis only, not a model load or the "
+            "wait for one (the registry's mean_latency_ms counts from the call).",
             ["model"], buckets=FAST_S, registry=r,
         )  # fmt: skip
         self.rtf = Histogram(

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from voicectl.observability.metrics import WorkerMetrics
 from voicectl.rpc.model_state import ModelState
-from voicectl.worker.load import session_counts
+from voicectl.worker.load import LoadStats, session_counts
 from voicectl.worker.models import ModelEvents, ModelManager
 from voicectl.worker.servicer import StreamObserver
 from voicectl.worker.session import SessionTable
 
 
 class MetricsObserver(StreamObserver, ModelEvents):
-    """One object for both hook interfaces, writing into one WorkerMetrics."""
+    """The worker's one observer, for both hook interfaces: Prometheus (WorkerMetrics)
+    and the first-frame window the registry heartbeat publishes (LoadStats)."""
 
-    def __init__(self, metrics: WorkerMetrics) -> None:
+    def __init__(self, metrics: WorkerMetrics, load: LoadStats | None = None) -> None:
         self.metrics = metrics
+        self.load = load
 
     def stream_started(self, model_id: str) -> None:
         self.metrics.streams.labels(model_id).inc()
 
-    def first_frame(self, model_id: str, seconds: float) -> None:
+    def first_frame(self, model_id: str, seconds: float, *, since_call: float) -> None:
         self.metrics.first_audio.labels(model_id).observe(seconds)
+        if self.load is not None:
+            self.load.record_first_frame(since_call * 1000)
 
     def stream_ended(
         self, model_id: str, *, frames: int, audio_seconds: float, wall_seconds: float

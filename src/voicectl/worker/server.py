@@ -25,7 +25,7 @@ from voicectl.rpc.tls import server_credentials
 from voicectl.worker.auth import Credentials, TokenInterceptor
 from voicectl.worker.catalog import Catalog, builtin_specs
 from voicectl.worker.config import WorkerConfig, config_to_mapping
-from voicectl.worker.load import LoadStats, MeteredTTSService
+from voicectl.worker.load import LoadStats
 from voicectl.worker.metrics import MetricsObserver, watch_worker
 from voicectl.worker.models import ManagerLimits, ModelManager
 from voicectl.worker.registration import RegistrationSettings, WorkerRegistration
@@ -58,7 +58,8 @@ class Worker:
         self.config = config
         self.catalog = catalog if catalog is not None else build_catalog(config)
         self.metrics = WorkerMetrics()
-        observer = MetricsObserver(self.metrics)
+        self.load = LoadStats()
+        observer = MetricsObserver(self.metrics, load=self.load)
         self.manager = ModelManager(
             events=observer,
             catalog=self.catalog,
@@ -71,9 +72,7 @@ class Worker:
             ),
         )
         self.sessions = SessionTable()
-        self.load = LoadStats()
-        self.service: TTSService = MeteredTTSService(
-            stats=self.load,
+        self.service = TTSService(
             manager=self.manager,
             sessions=self.sessions,
             defaults=SessionDefaults(

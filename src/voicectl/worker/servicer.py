@@ -62,8 +62,10 @@ class StreamObserver:
     def stream_started(self, model_id: str) -> None:
         """A stream acquired its model and starts generating."""
 
-    def first_frame(self, model_id: str, seconds: float) -> None:
-        """Seconds from model acquired to the first frame handed to gRPC."""
+    def first_frame(self, model_id: str, seconds: float, *, since_call: float) -> None:
+        """The first frame was handed to gRPC: ``seconds`` after the model was acquired
+        (what synthesis costs), ``since_call`` after the call arrived (what the caller
+        waited: a model load and waiting for it included)."""
 
     def stream_ended(
         self, model_id: str, *, frames: int, audio_seconds: float, wall_seconds: float
@@ -96,6 +98,7 @@ class TTSService:
         context: grpc.aio.ServicerContext[pb.SynthesizeRequest, pb.AudioFrame],
     ) -> AsyncGenerator[pb.AudioFrame, None]:
         session_id: str | None = None
+        called = time.perf_counter()
         try:
             if self.draining:
                 raise RequestError(
@@ -132,7 +135,10 @@ class TTSService:
                     async with aclosing(session.frames()) as frames:
                         async for frame in frames:
                             if frame.sequence == 0:
-                                self.observer.first_frame(model_id, time.perf_counter() - started)
+                                now = time.perf_counter()
+                                self.observer.first_frame(
+                                    model_id, now - started, since_call=now - called
+                                )
                             yield pb.AudioFrame(
                                 session_id=session_id,
                                 sequence=frame.sequence,
