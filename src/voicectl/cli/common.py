@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from voicectl.observability.logging import FORMAT_CHOICES, LEVELS, resolve_format, setup_logging
+from voicectl.rpc.address import PASS_THROUGH, WorkerAddressError, split_host_port
 
 PIPE_WIDTH = 4096  # wide enough that no table column or message is cut or wrapped
 
@@ -116,19 +117,19 @@ CONNECT_ANY_HELP = (
 
 
 def parse_host_port(target: str, option: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT`` too), or exit 2 naming ``option``."""
-    host, sep, port_text = target.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        fail(f"{option} {target!r}: give HOST:PORT, e.g. 127.0.0.1:50051", Exit.USAGE)
-    return host, int(port_text)
+    """``HOST:PORT`` or ``grpc://HOST:PORT`` (``[v6]:PORT`` too), or exit 2 naming
+    ``option`` and the accepted forms (rpc/address.py)."""
+    try:
+        return split_host_port(target)
+    except WorkerAddressError as exc:
+        fail(f"{option} {exc}", Exit.USAGE)
 
 
 def check_worker(target: str, option: str = "--worker", timeout: float = 10.0) -> None:
     """Fail fast, with exit 3, when nothing listens at ``target`` (gRPC would retry until
     its deadline). ``unix:`` and ``dns:`` targets go to gRPC unchecked."""
     _check_timeout(timeout)
-    if target.startswith(("unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:")):
+    if target.strip().startswith(PASS_THROUGH):
         return
     host, port = parse_host_port(target, option)
     _reach("worker", host, port, option, timeout)

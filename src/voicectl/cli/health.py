@@ -58,9 +58,10 @@ def worker_health(
     Example: voicectl health worker --worker 127.0.0.1:50051 --timeout 3
     """
     _check_timeout(timeout)
-    parse_host_port(worker, "--worker")
+    host, port = parse_host_port(worker, "--worker")
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     request = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
-    with sync_channel(worker) as channel:  # TLS when VOICECTL_WORKER_CA is set
+    with sync_channel(target) as channel:  # TLS when VOICECTL_WORKER_CA is set
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout)
         except grpc.RpcError as exc:

@@ -35,7 +35,11 @@ FLAGS = {"llm.kind": "--llm", "llm.base_url": "--llm-url", "llm.model": "--llm-m
 def orchestrator_command(
     ws_port: int | None = typer.Option(None, help="WebSocket port (0 = any free port)."),
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
-    worker: str | None = typer.Option(None, help="HOST:PORT of a TTS worker."),
+    worker: str | None = typer.Option(
+        None,
+        help="TTS worker: HOST:PORT or grpc://HOST:PORT; redis://... routes over a "
+        "registry; embedded:// runs one in-process (the default).",
+    ),
     config: Path | None = typer.Option(
         None, "--config", "-c", help="YAML config, e.g. configs/orchestrator.yaml."
     ),

@@ -29,6 +29,7 @@ from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
 from voicectl.orchestrator.quotas import ClientLimits
 from voicectl.orchestrator.turns import EndpointingConfig
 from voicectl.registry.routing import parse_policy
+from voicectl.rpc.address import FORMS, WorkerAddressError, grpc_target
 from voicectl.rpc.frame_watch import FIRST_FRAME_TIMEOUT_S, STALL_TIMEOUT_S, FrameTimeouts
 from voicectl.yamlfile import read_mapping
 
@@ -76,6 +77,8 @@ _POLICY = SessionPolicy()
 _TURNS = EndpointingConfig()
 _LLM = LLMSettings()
 _LIMITS = ClientLimits()
+EMBEDDED = "embedded://"
+REDIS_SCHEMES = ("redis://", "rediss://")  # a worker key naming a registry
 
 
 class _Keys(BaseModel):
@@ -185,7 +188,13 @@ class OrchestratorSettings(LayeredSettings):
 
     host: str = _BASE.host
     ws_port: int = Field(_BASE.ws_port, ge=0, le=65535)
-    worker: str = Field(_BASE.worker, description="HOST:PORT; empty = an embedded worker")
+    worker: str = Field(
+        _BASE.worker,
+        json_schema_extra=allowed(
+            "HOST:PORT, grpc://HOST:PORT, redis://... (route over a registry), or "
+            "embedded:// / empty (an embedded worker)"
+        ),
+    )
     model_id: str = _BASE.model_id
     voice: str = _BASE.voice
     asr: AsrKeys = AsrKeys()
@@ -204,6 +213,25 @@ class OrchestratorSettings(LayeredSettings):
         _BASE.registry_secret,
         json_schema_extra=allowed("the workers' registry secret (16+ characters), or empty"),
     )
+
+    @field_validator("worker")
+    @classmethod
+    def _worker_address(cls, value: str) -> str:
+        """One address form for every backend (rpc/address.py); ``embedded://`` = empty."""
+        text = value.strip()
+        if text in ("", EMBEDDED) or text.startswith(REDIS_SCHEMES):
+            return "" if text == EMBEDDED else text
+        try:
+            grpc_target(text)
+        except WorkerAddressError as exc:
+            raise ValueError(f"must be {FORMS}, redis://... or embedded://; got {exc}") from None
+        return text
+
+    @model_validator(mode="after")
+    def _one_registry(self) -> Self:
+        if self.worker.startswith(REDIS_SCHEMES) and self.redis and self.redis != self.worker:
+            raise ValueError("worker and redis name two registries: give one of them")
+        return self
 
     @field_validator("registry_secret")
     @classmethod
@@ -240,7 +268,7 @@ class OrchestratorSettings(LayeredSettings):
         return OrchestratorConfig(
             host=self.host,
             ws_port=self.ws_port,
-            worker=self.worker,
+            worker="" if self.worker.startswith(REDIS_SCHEMES) else self.worker,
             model_id=self.model_id,
             voice=self.voice,
             asr_model=self.asr.model,
@@ -249,7 +277,7 @@ class OrchestratorSettings(LayeredSettings):
             llm=LLMSettings(**self.llm.model_dump()),
             policy=policy,
             metrics_port=self.metrics_port,
-            redis=self.redis,
+            redis=self.worker if self.worker.startswith(REDIS_SCHEMES) else self.redis,
             routing=self.routing,
             registry_prefix=self.registry_prefix,
             registry_secret=self.registry_secret,

@@ -12,6 +12,7 @@ from typing import Self
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from voicectl.rpc.address import grpc_target
 from voicectl.rpc.tls import aio_channel
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.rpc.v1 import tts_pb2_grpc as pb_grpc
@@ -93,12 +94,12 @@ class TTSClient:
     ) -> None:
         """``token`` and ``admin_token`` default to VOICECTL_TOKEN and VOICECTL_ADMIN_TOKEN:
         sent as ``authorization: Bearer`` metadata (docs/security.md)."""
-        self.target = target
+        self.target = grpc_target(target)  # grpc://HOST:PORT and HOST:PORT alike
         self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self.admin_token = (
             admin_token if admin_token is not None else os.environ.get(ADMIN_TOKEN_ENV) or None
         )
-        self.channel = channel or aio_channel(target)  # TLS when VOICECTL_WORKER_CA is set
+        self.channel = channel or aio_channel(self.target)  # TLS when VOICECTL_WORKER_CA is set
         self.stub = pb_grpc.TTSStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
