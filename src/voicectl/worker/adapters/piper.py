@@ -38,6 +38,7 @@ from voicectl.worker.adapters.base import (
     SynthesisOptions,
     run_blocking,
 )
+from voicectl.worker.adapters.piper_bounds import MAX_PHONEMES, bounded_phrases
 from voicectl.worker.adapters.piper_sessions import LoadedVoice, ids_inputs, load_voice
 from voicectl.worker.adapters.piper_split import SplitGraph, split_graph
 from voicectl.worker.adapters.piper_windows import first_window_frames
@@ -206,11 +207,15 @@ class PiperAdapter(SegmentedAdapter[Any]):
         word gap, where it joins a phrase cut mid-clause (windowed voices only)."""
         voice, windowed = self._voice, self._windowed
         syn_config = syn_config or SynthesisConfig()
+        sentences = [
+            piece
+            for phonemes in voice.phonemize(text)
+            if phonemes
+            for piece in bounded_phrases(phonemes)  # memory grows with phonemes per pass
+        ]
         if windowed is None:
-            for chunk in voice.synthesize(text, syn_config=syn_config):
-                yield np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+            yield from _whole_sentences(voice, text, sentences, syn_config)
             return
-        sentences = [phonemes for phonemes in voice.phonemize(text) if phonemes]
         for index, phonemes in enumerate(sentences):
             inputs = ids_inputs(voice, voice.phonemes_to_ids(phonemes), syn_config)
             frames = first_window_frames(competing_streams(), BUSY_INFERENCES)
@@ -249,6 +254,25 @@ class PiperAdapter(SegmentedAdapter[Any]):
     def unload(self) -> None:
         self._voice = None
         gc.collect()
+
+
+def _whole_sentences(
+    voice: Any, text: str, sentences: list[list[str]], syn_config: Any
+) -> Iterator[FloatAudio]:
+    """Piper's own ``synthesize`` when no sentence needed cutting (the stock result);
+    else the bounded pieces, each through the same steps ``synthesize`` takes."""
+    if all(len(piece) < MAX_PHONEMES for piece in sentences):
+        for chunk in voice.synthesize(text, syn_config=syn_config):
+            yield np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+        return
+    for piece in sentences:
+        audio = np.asarray(
+            voice.phoneme_ids_to_audio(voice.phonemes_to_ids(piece), syn_config), np.float32
+        ).reshape(-1)
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        if syn_config.normalize_audio:
+            audio = audio / peak if peak >= 1e-8 else np.zeros_like(audio)
+        yield np.clip(audio * syn_config.volume, -1.0, 1.0).astype(np.float32)
 
 
 def _split(spec: ModelSpec, model_path: Path) -> SplitGraph | None:
