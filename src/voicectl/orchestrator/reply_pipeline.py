@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 
 from voicectl.observability.logging import set_log_context
+from voicectl.orchestrator.events import ReplyDone, ReplyFailover, ReplyText
 from voicectl.orchestrator.llm import Conversation, LLMBridge, LLMError
 from voicectl.orchestrator.reply import Reply
 from voicectl.orchestrator.telemetry import SessionTelemetry
@@ -67,7 +68,7 @@ class ReplyPipeline:
                 if not spoken:
                     self.telemetry.llm_first_token(time.perf_counter() - asked)
                 spoken.append(delta)
-                self.transport.send_event({"type": "reply.text", "text": delta})
+                self.transport.send_event(ReplyText(delta))
                 yield delta
         except LLMError as exc:
             # gRPC swallows request-iterator errors (it just cancels the call): keep it.
@@ -104,7 +105,7 @@ class ReplyPipeline:
             await pacer.finished.wait()
             self.conversation.add_assistant("".join(spoken))
             self.telemetry.pacer_done(pacer)
-            self.transport.send_event({"type": "reply.done"})
+            self.transport.send_event(ReplyDone())
             self._on_finished(reply)
         except (asyncio.CancelledError, grpc.aio.AioRpcError, NoWorkerAvailable, LLMError) as exc:
             task = asyncio.current_task()
@@ -130,9 +131,6 @@ class ReplyPipeline:
             self._on_failed(reply, "the reply failed", f"{type(exc).__name__}: {exc}")
 
     def _failover(self, event: FailoverEvent) -> None:
-        self.transport.send_event({
-            "type": "reply.failover",
-            "from_worker": event.from_worker,
-            "to_worker": event.to_worker,
-            "reason": event.reason,
-        })  # fmt: skip
+        self.transport.send_event(ReplyFailover(
+            from_worker=event.from_worker, to_worker=event.to_worker, reason=event.reason
+        ))  # fmt: skip

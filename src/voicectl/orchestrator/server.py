@@ -8,7 +8,6 @@ hands it to start.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -19,10 +18,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from voicectl.audio.frames import frame_bytes
 from voicectl.config_layers import is_loopback
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, OrchestratorMetrics
@@ -33,13 +30,7 @@ from voicectl.orchestrator.llm import LLMBridge, build_llm
 from voicectl.orchestrator.quotas import ClientQuotas, client_key
 from voicectl.orchestrator.session import Session
 from voicectl.orchestrator.transport import SessionSettings
-from voicectl.orchestrator.transports.websocket import (
-    MAX_MESSAGE_BYTES,
-    START_TIMEOUT_S,
-    HandshakeError,
-    WebSocketTransport,
-    parse_start,
-)
+from voicectl.orchestrator.transports.websocket import MAX_MESSAGE_BYTES, WebSocketTransport
 from voicectl.orchestrator.tts import DirectTTS, RoutedTTS, TTSBackend
 from voicectl.registry.failover import RoutedSynthesizer
 from voicectl.registry.last_known import LastKnownRegistry
@@ -215,45 +206,22 @@ class Orchestrator:
             self.quotas.closed(client)
 
     async def _converse(self, connection: ServerConnection) -> None:
-        settings: SessionSettings | None = None
-        try:
-            async with asyncio.timeout(START_TIMEOUT_S):
-                while settings is None:
-                    raw = await connection.recv()
-                    try:
-                        settings = parse_start(raw)
-                    except HandshakeError as exc:
-                        await connection.send(json.dumps(
-                            {"type": "error", "code": exc.code, "message": exc.message}
-                        ))  # fmt: skip
-                        if exc.code == "bad_sample_rate":
-                            await connection.close(1008, exc.message[:120])
-                            return
-        except TimeoutError:
-            await connection.close(1008, "no start message")
-            return
-        except ConnectionClosed:  # the client went away during the handshake
-            return
-        if not settings.model_id and self.config.model_id:
-            settings = replace(settings, model_id=self.config.model_id, voice=self.config.voice)
-        await self._run_session(connection, settings)
-
-    async def _run_session(self, connection: ServerConnection, settings: SessionSettings) -> None:
-        assert self.tts is not None
-        assert self.asr is not None
+        """The transport runs the ``start`` exchange; then one session, to the end."""
         assert connection.request is not None
         client = self._client(connection, connection.request)
-        transport = WebSocketTransport(
-            connection, settings, throttle=partial(self.quotas.throttle, client)
+        transport = await WebSocketTransport.accept(
+            connection, throttle=partial(self.quotas.throttle, client)
         )
-        transport.send_event({
-            "type": "started",
-            "session_id": settings.session_id,
-            "input_sample_rate": settings.input_sample_rate,
-            "output_sample_rate": settings.output_sample_rate,
-            "input_frame_bytes": frame_bytes(settings.input_sample_rate),
-            "output_frame_bytes": frame_bytes(settings.output_sample_rate),
-        })  # fmt: skip
+        if transport is None:  # refused, timed out or gone: the transport closed it
+            return
+        settings = transport.settings
+        if not settings.model_id and self.config.model_id:
+            settings = replace(settings, model_id=self.config.model_id, voice=self.config.voice)
+        await self._run_session(transport, settings)
+
+    async def _run_session(self, transport: WebSocketTransport, settings: SessionSettings) -> None:
+        assert self.tts is not None
+        assert self.asr is not None
         llm = self._llm()
         session = Session(
             settings=settings,

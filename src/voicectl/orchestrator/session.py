@@ -19,6 +19,7 @@ from typing import Any
 
 from voicectl.audio.frames import FRAME_MS
 from voicectl.observability.metrics import OrchestratorMetrics
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator import fsm
 from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
 from voicectl.orchestrator.llm import Conversation, LLMBridge
@@ -35,6 +36,20 @@ from voicectl.orchestrator.user_turn import UserTurn
 from voicectl.orchestrator.vad import InputResampler, VadEvent, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
+
+_NOTIFIED: dict[str, type[ev.ReplyPaused | ev.ReplyResumed | ev.ReplyStopped]] = {
+    "reply.paused": ev.ReplyPaused, "reply.resumed": ev.ReplyResumed,
+    "reply.stopped": ev.ReplyStopped,
+}  # fmt: skip
+
+
+def notified(action: fsm.Notify) -> ev.ServerEvent:
+    """The event an FSM ``Notify`` sends: a reply's state change, or its failure."""
+    if action.event == "error":
+        return ev.Error(code="reply_failed", message=action.detail)
+    if action.event == "reply.stopped":
+        return ev.ReplyStopped(action.detail or None)
+    return _NOTIFIED[action.event]()
 
 
 class Session:
@@ -115,7 +130,7 @@ class Session:
                 if isinstance(message, AudioIn):
                     self._on_audio(message.pcm)
                 elif isinstance(message, TextIn):
-                    self.transport.send_event({"type": "transcript.final", "text": message.text})
+                    self.transport.send_event(ev.TranscriptFinal(message.text))
                     self._utterance_generation += 1  # a pending transcript is now stale
                     self._turn_ended_at = None  # a typed turn: nothing to continue
                     self.dispatch(fsm.TextInput(message.text))
@@ -192,7 +207,7 @@ class Session:
             text = await self._transcriber.maybe_partial()
             if text:
                 log.debug("partial transcript: %r", text)
-                self.transport.send_event({"type": "transcript.partial", "text": text})
+                self.transport.send_event(ev.TranscriptPartial(text))
         finally:
             self._partial_running = False
 
@@ -222,11 +237,9 @@ class Session:
         if isinstance(action, fsm.PauseReply):
             self._pause_reply()
         elif isinstance(action, fsm.ClearPlayback):
-            clear: dict[str, object] = {"type": "clear"}
-            if self._reply is not None:
-                # Keep this many frames of the current reply; RESUME re-sends from there.
-                clear["played_frames"] = self._reply.pacer.delivered_frames
-            self.transport.send_event(clear)
+            # Keep this many frames of the current reply; RESUME re-sends from there.
+            played = None if self._reply is None else self._reply.pacer.delivered_frames
+            self.transport.send_event(ev.Clear(played))
         elif isinstance(action, fsm.ResumeReply):
             self._resume_reply()
         elif isinstance(action, fsm.StopReply):
@@ -250,12 +263,7 @@ class Session:
                 loop.call_later(action.ms / 1000, self.dispatch, fsm.ConfirmTimeout(action.token))
             )
         elif isinstance(action, fsm.Notify):
-            event: dict[str, object] = {"type": action.event}
-            if action.event == "error":
-                event.update(code="reply_failed", message=action.detail)
-            elif action.detail:
-                event["reason"] = action.detail
-            self.transport.send_event(event)
+            self.transport.send_event(notified(action))
 
     async def _finish_utterance(self) -> None:
         generation = self._utterance_generation
@@ -268,12 +276,10 @@ class Session:
             self._speech_ended_at = None  # no reply follows: nothing to time
         if self._speech_ended_at is not None:
             self.telemetry.final_transcript(time.perf_counter() - self._speech_ended_at)
-        final: dict[str, object] = {"type": "transcript.final", "text": text}
         if previous is not None:  # one turn with the previous final: the client replaces it
-            final["continues"] = True
             self._retract = previous
         self._last_final = text
-        self.transport.send_event(final)
+        self.transport.send_event(ev.TranscriptFinal(text, continues=previous is not None))
         self.dispatch(fsm.TranscriptFinal(text))
 
     # ------------------------------------------------------------------ reply
@@ -301,7 +307,7 @@ class Session:
         if self._speech_ended_at is not None:
             self.telemetry.voice_to_voice(time.perf_counter() - self._speech_ended_at)
             self._speech_ended_at = None
-        self.transport.send_event({"type": "reply.started"})
+        self.transport.send_event(ev.ReplyStarted())
         self.dispatch(fsm.ReplyAudioStarted())
 
     def _reply_finished(self, reply: Reply) -> None:
@@ -348,7 +354,7 @@ class Session:
     # ---------------------------------------------------------------- helpers
 
     def _error(self, code: str, message: str) -> None:
-        self.transport.send_event({"type": "error", "code": code, "message": message})
+        self.transport.send_event(ev.Error(code=code, message=message))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -1,14 +1,18 @@
 """What a session sees of its client: audio in, audio out, events both ways.
 
 A transport (WebSocket today, WebRTC later) turns its wire format into these
-messages; swapping transports means writing one class, never touching the session.
+messages and the typed events of voicectl.orchestrator.events into its own; it also
+runs its own handshake, which yields the SessionSettings. Swapping transports means
+writing one class, never touching the session.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+
+from voicectl.orchestrator.events import ServerEvent
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ class Transport(Protocol):
     def send_audio(self, pcm: bytes) -> None:
         """Queue one 20 ms PCM16 frame at the output rate (paced by the caller)."""
 
-    def send_event(self, event: Mapping[str, object]) -> None:
-        """Queue a JSON event; events overtake audio not yet written, order is kept."""
+    def send_event(self, event: ServerEvent) -> None:
+        """Queue an event; events overtake audio not yet written, order is kept."""
 
     def discard_pending_audio(self) -> int:
         """Drop audio handed over but not yet written (barge-in); return how many frames."""

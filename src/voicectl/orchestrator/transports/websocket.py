@@ -8,21 +8,30 @@ both ways and JSON carries events. Events overtake audio waiting to be written.
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES, frame_bytes
+from voicectl.audio.frames import frame_bytes
+from voicectl.orchestrator.events import MAX_TEXT_CHARS as MAX_TEXT_CHARS  # the limit, here too
+from voicectl.orchestrator.events import (
+    BadJson,
+    Error,
+    EventError,
+    ServerEvent,
+    Start,
+    Started,
+    Text,
+    load_json,
+    parse_client_event,
+    quoted,
+    to_json,
+)
 from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings, TextIn
-from voicectl.speakable import unspeakable
 
-MAX_TEXT_CHARS = 4096
 MAX_MESSAGE_BYTES = 64 * 1024
 START_TIMEOUT_S = 30.0
 # A client that does not read must not grow the server: past these, it is disconnected
@@ -43,42 +52,11 @@ class HandshakeError(Exception):
         self.message = message
 
 
-QUOTE_LIMIT = 80
-
-
-def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
-    """``ascii(value)``, cut: a 60 KB value makes a short error, and a close reason built
-    from it stays ASCII (one byte a character: under the 123 bytes a close frame holds)."""
-    shown = ascii(value)
-    if len(shown) <= limit:
-        return shown
-    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
-    return f"{shown[:limit]}...{size}"
-
-
-class BadJson(Exception):
-    """A client's text message that json.loads cannot turn into a value."""
-
-
-def load_json(raw: str, what: str) -> Any:
-    """``json.loads``, with every way client text makes it fail raised as BadJson.
-
-    Besides syntax errors: nesting past the recursion limit (RecursionError) and an
-    integer longer than Python converts (ValueError; it crashed the session).
-    """
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BadJson(f"{what} is not valid JSON: {exc.msg}") from None
-    except RecursionError:  # "[[[[..." a few thousand deep: no message of ours nests so
-        raise BadJson(f"{what} nests too deeply; messages are flat JSON objects") from None
-    except ValueError:
-        limit = sys.get_int_max_str_digits()
-        raise BadJson(f"{what} has a number of over {limit} digits") from None
-
-
 def parse_start(raw: str | bytes) -> SessionSettings:
-    """Validate the client's ``start`` message; errors name the field and allowed values."""
+    """The client's first message as the session's settings, or the error it earns.
+
+    Only ``start`` is accepted here; its fields are checked by the events module.
+    """
     if isinstance(raw, bytes):
         raise HandshakeError("expected_start", "send a JSON start message before any audio")
     try:
@@ -87,33 +65,17 @@ def parse_start(raw: str | bytes) -> SessionSettings:
         raise HandshakeError("bad_json", str(exc)) from None
     if not isinstance(message, dict) or message.get("type") != "start":
         raise HandshakeError("expected_start", 'the first message must be {"type": "start", ...}')
-    rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
-    values = {}
-    for key, default in (("input_sample_rate", 16000), ("output_sample_rate", 24000)):
-        value = message.get(key, default)
-        if value not in SUPPORTED_SAMPLE_RATES or isinstance(value, bool):
-            raise HandshakeError(
-                "bad_sample_rate",
-                f"start.{key} {quoted(value)} is not supported; use one of {rates}",
-            )
-        values[key] = int(value)
-    for key in ("model_id", "voice"):
-        name = message.get(key, "")
-        if not isinstance(name, str):
-            raise HandshakeError("bad_field", f"start.{key} must be a string")
-        # A lone surrogate cannot even be encoded for the worker: every reply failed
-        # as "the synthesis stream was cancelled", naming nothing the client sent.
-        reason = unspeakable(name)
-        if reason is not None:
-            raise HandshakeError(
-                "bad_field", f"start.{key} has a {reason}; model ids and voices are printable"
-            )
+    try:
+        start = parse_client_event(message)
+    except EventError as exc:
+        raise HandshakeError(exc.code, exc.message) from None
+    assert isinstance(start, Start)
     return SessionSettings(
         session_id=f"ws-{uuid.uuid4().hex[:12]}",
-        input_sample_rate=values["input_sample_rate"],
-        output_sample_rate=values["output_sample_rate"],
-        model_id=str(message.get("model_id", "")),
-        voice=str(message.get("voice", "")),
+        input_sample_rate=start.input_sample_rate,
+        output_sample_rate=start.output_sample_rate,
+        model_id=start.model_id,
+        voice=start.voice,
     )
 
 
@@ -132,23 +94,66 @@ def parse_message(raw: str | bytes, *, input_frame_bytes: int) -> Inbound:
     except BadJson as exc:
         return BadInput("bad_json", str(exc))
     kind = message.get("type") if isinstance(message, dict) else None
-    if kind == "text":
-        text = message.get("text")
-        if not isinstance(text, str) or not text.strip():
-            return BadInput("bad_field", "text.text must be a non-empty string")
-        if len(text) > MAX_TEXT_CHARS:
-            return BadInput("bad_field", f"text.text is over {MAX_TEXT_CHARS} characters")
-        reason = unspeakable(text)
-        if reason is not None:
-            return BadInput("bad_field", f"text.text has a {reason}; send printable text")
-        return TextIn(text)
     if kind == "start":
         return BadInput("already_started", "start was already received for this session")
-    return BadInput("unknown_type", f"unknown message type {quoted(kind)}; send 'text' or audio")
+    if kind != "text":
+        return BadInput(
+            "unknown_type", f"unknown message type {quoted(kind)}; send 'text' or audio"
+        )
+    try:
+        text = parse_client_event(message)
+    except EventError as exc:
+        return BadInput(exc.code, exc.message)
+    assert isinstance(text, Text)
+    return TextIn(text.text)
 
 
 class WebSocketTransport:
-    """Adapts one websockets connection to the session's Transport interface."""
+    """Adapts one websockets connection to the session's Transport interface.
+
+    Made by ``accept``, which runs the ``start`` exchange (the handshake is the
+    transport's: another transport negotiates the same SessionSettings its own way).
+    """
+
+    @classmethod
+    async def accept(
+        cls,
+        connection: ServerConnection,
+        *,
+        throttle: Callable[[], str | None] | None = None,
+    ) -> WebSocketTransport | None:
+        """Wait for a valid ``start`` and answer ``started``; None if there is no session.
+
+        Before it, each bad message gets an ``error`` event and the client may try again,
+        except a bad sample rate, which closes with 1008, as does no valid ``start``
+        within START_TIMEOUT_S (one deadline for the whole exchange).
+        """
+        settings: SessionSettings | None = None
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                while settings is None:
+                    raw = await connection.recv()
+                    try:
+                        settings = parse_start(raw)
+                    except HandshakeError as exc:
+                        await connection.send(to_json(Error(code=exc.code, message=exc.message)))
+                        if exc.code == "bad_sample_rate":
+                            await connection.close(1008, exc.message[:120])
+                            return None
+        except TimeoutError:
+            await connection.close(1008, "no start message")
+            return None
+        except ConnectionClosed:  # the client went away during the handshake
+            return None
+        transport = cls(connection, settings, throttle=throttle)
+        transport.send_event(Started(
+            session_id=settings.session_id,
+            input_sample_rate=settings.input_sample_rate,
+            output_sample_rate=settings.output_sample_rate,
+            input_frame_bytes=frame_bytes(settings.input_sample_rate),
+            output_frame_bytes=frame_bytes(settings.output_sample_rate),
+        ))  # fmt: skip
+        return transport
 
     def __init__(
         self,
@@ -160,6 +165,7 @@ class WebSocketTransport:
         """``throttle`` is asked before each JSON message: a reason to drop it (the
         client's message quota is spent), or None."""
         self.connection = connection
+        self.settings = settings  # as negotiated; the server may fill in its default voice
         self._throttle = throttle
         self.input_frame_bytes = frame_bytes(settings.input_sample_rate)
         self._events: deque[str] = deque()
@@ -195,11 +201,11 @@ class WebSocketTransport:
         self._audio.append(pcm)
         self._wakeup.set()
 
-    def send_event(self, event: Mapping[str, object]) -> None:
+    def send_event(self, event: ServerEvent) -> None:
         if len(self._events) >= MAX_QUEUED_EVENTS:
             self._disconnect("client is not reading events")
             return
-        self._events.append(json.dumps(event))
+        self._events.append(to_json(event))
         self._wakeup.set()
 
     def _count_bad(self) -> int:
