@@ -1,4 +1,5 @@
-"""``voicectl models ls|load|unload``: the model manager of a running worker."""
+"""``voicectl models ls|ps|load|unload|pull``: the model manager of a running worker,
+and downloading a voicepack's weights (cli/models_pull.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from voicectl.cli.common import (
     grpc_errors,
     print_json,
 )
+from voicectl.cli.models_pull import pull_command
 from voicectl.rpc.client import TTSClient
 from voicectl.rpc.model_state import ModelState
 from voicectl.rpc.v1 import tts_pb2 as pb
@@ -28,10 +30,11 @@ T = TypeVar("T")
 DEFAULT_WORKER = "127.0.0.1:50051"
 
 app = typer.Typer(
-    help="List, load and unload models on a worker.\n\nExample: voicectl models ls --worker "
-    "127.0.0.1:50051",
+    help="List, load and unload models on a worker; pull a voicepack's weights.\n\n"
+    "Example: voicectl models ls --worker 127.0.0.1:50051",
     no_args_is_help=True,
 )
+app.command("pull")(pull_command)
 
 
 def model_to_dict(info: pb.ModelInfo) -> dict[str, object]:

@@ -43,6 +43,17 @@ class VoicepackDefaults(BaseModel):
     voice: str | None = None
 
 
+class HubSource(BaseModel):
+    """Where ``voicectl models pull`` downloads the voicepack's ``files`` from."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    repo: str = Field(
+        pattern=r"^[\w.-]+/[\w.-]+$", json_schema_extra=allowed("'owner/name' of a hub repo")
+    )
+    revision: str = Field("main", pattern=r"^\S+$")
+
+
 class VoicepackFields(BaseModel):
     """Every key of a voicepack.yaml, once, strictly typed (YAML gives real types)."""
 
@@ -67,6 +78,7 @@ class VoicepackFields(BaseModel):
     defaults: VoicepackDefaults = VoicepackDefaults()
     params: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
+    hub: HubSource | None = None
 
     @field_validator("adapter")
     @classmethod
@@ -93,8 +105,8 @@ class VoicepackFields(BaseModel):
         return self
 
 
-def load_voicepack(path: Path) -> ModelSpec:
-    """Read and validate one voicepack.yaml; its files must exist."""
+def read_voicepack(path: Path) -> VoicepackFields:
+    """Read and validate one voicepack.yaml, without looking for its files."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -107,13 +119,20 @@ def load_voicepack(path: Path) -> ModelSpec:
         pack = VoicepackFields.model_validate(data)
     except ValidationError as exc:
         raise _fail(path, describe(exc.errors()[0], VoicepackFields)) from None
+    return pack
+
+
+def load_voicepack(path: Path) -> ModelSpec:
+    """Read and validate one voicepack.yaml; its files must exist."""
+    pack = read_voicepack(path)
     params = dict(pack.params)
     if pack.package is not None:
         params["package"] = pack.package
     files = {name: (path.parent / relative).resolve() for name, relative in pack.files.items()}
     missing = [f"{k}={p}" for k, p in files.items() if not p.is_file()]
     if missing:
-        raise _fail(path, f"'files' point at missing files: {', '.join(missing)}")
+        fetch = f" (download them: voicectl models pull {pack.id})" if pack.hub else ""
+        raise _fail(path, f"'files' point at missing files: {', '.join(missing)}{fetch}")
     return ModelSpec(
         model_id=pack.id,
         adapter=pack.adapter,
