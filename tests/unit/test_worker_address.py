@@ -54,6 +54,4 @@ def test_the_orchestrators_worker_key_takes_every_backend() -> None:
     with pytest.raises(OrchestratorConfigError, match=r"--worker .*must be HOST:PORT"):
         load_orchestrator_config(cli={"worker": "tts0"})
     with pytest.raises(OrchestratorConfigError, match="two registries"):
-        load_orchestrator_config(
-            cli={"worker": "redis://a:6379/0", "redis": "redis://b:6379/0"}
-        )
+        load_orchestrator_config(cli={"worker": "redis://a:6379/0", "redis": "redis://b:6379/0"})

@@ -33,7 +33,6 @@ DecodeObserver = Callable[[DecodeKind, Transcript], None]
 class AsrEngine:
     """One loaded Whisper model with a single-thread executor for its inferences."""
 
-
     def __init__(self, asr: WhisperASR) -> None:
         self.asr = asr
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicectl-asr")
