@@ -39,12 +39,15 @@ NOT_RUN = {
     "are this machine's own",
     "voicectl profile pyspy --pid \"$(pgrep -f 'voicectl worker')\" --duration 10 --output "
     "worker.svg": "finds a worker with pgrep; tests/e2e/test_profile.py attaches to one by pid",
+    "voicectl bench soak --sessions 8 --minutes 10": "runs 10 minutes (docs/benchmarks.md "
+    "records its figures); tests/e2e/test_bench_soak.py runs a 20 s soak",
 }
 # Commands run as written by another test module (it reads them from the docs, or runs
 # the same arguments from the repository root).
 ELSEWHERE = {
     "voicectl bench turns": "tests/e2e/test_bench_suite.py",
     "voicectl bench e2e": "tests/e2e/test_bench_suite.py",
+    "voicectl bench soak --sessions 2": "tests/e2e/test_bench_soak.py",
     "voicectl registry ls": "tests/integration/registry/test_registry_cli.py",
     "voicectl worker --port 5005[12] --redis": "tests/integration/registry/test_registry_cli.py",
 }

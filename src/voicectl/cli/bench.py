@@ -1,4 +1,5 @@
-"""``voicectl bench ...``: measurements recorded in docs/benchmarks.md (exit 0 even on a miss)."""
+"""``voicectl bench ...``: measurements recorded in docs/benchmarks.md (exit 0 even on a miss;
+``bench soak`` is a check and exits 1 on one)."""
 
 from __future__ import annotations
 
