@@ -210,3 +210,24 @@ async def test_a_flooding_client_is_cut_off_and_the_others_are_served(
             break
         await asyncio.sleep(0.05)
     assert not orchestrator.sessions, "the flooding session was not cleaned up"
+
+
+async def test_a_flood_before_start_is_bounded_like_one_after_it(
+    stack: tuple[Worker, Orchestrator],
+) -> None:
+    _, orchestrator = stack
+    async with connect(orchestrator.address) as ws:
+        for _ in range(400):  # all in well under a second
+            await ws.send('{"type": "hello"}')
+        codes: list[str] = []
+        closed: ConnectionClosed | None = None
+        while closed is None:
+            try:
+                codes.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["code"])
+            except ConnectionClosed as exc:
+                closed = exc
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 1008
+    assert "too many bad messages" in closed.rcvd.reason
+    assert 1 <= len(codes) <= 10  # answered at most 10 a second, not 400 times
+    assert set(codes) == {"expected_start"}

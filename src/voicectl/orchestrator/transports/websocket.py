@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -108,6 +109,36 @@ def parse_message(raw: str | bytes, *, input_frame_bytes: int) -> Inbound:
     return TextIn(text.text)
 
 
+TOO_MANY_BAD = f"too many bad messages (over {BAD_MESSAGES_CLOSE}/s)"
+
+
+async def close_reading(connection: ServerConnection, code: int, reason: str) -> None:
+    """Close, reading what the client already sent meanwhile: with a full receive queue
+    the library stops reading, never sees the client's close frame, and the close waits
+    out its timeout while the client hears nothing."""
+    closing = asyncio.ensure_future(connection.close(code, reason))
+    with suppress(ConnectionClosed):
+        async for _ in connection:
+            pass
+    await closing
+
+
+class BadMessageWindow:
+    """Bad messages in the current one-second window."""
+
+    def __init__(self) -> None:
+        self._started = -1.0
+        self._count = 0
+
+    def count(self) -> int:
+        """Count one more; the number in this second, it included."""
+        now = asyncio.get_running_loop().time()
+        if self._started < 0 or now - self._started >= 1.0:
+            self._started, self._count = now, 0
+        self._count += 1
+        return self._count
+
+
 class WebSocketTransport:
     """Adapts one websockets connection to the session's Transport interface.
 
@@ -129,6 +160,7 @@ class WebSocketTransport:
         within START_TIMEOUT_S (one deadline for the whole exchange).
         """
         settings: SessionSettings | None = None
+        bad = BadMessageWindow()  # the same bounds as in a session: a flood ends it
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
                 while settings is None:
@@ -136,7 +168,14 @@ class WebSocketTransport:
                     try:
                         settings = parse_start(raw)
                     except HandshakeError as exc:
-                        await connection.send(to_json(Error(code=exc.code, message=exc.message)))
+                        count = bad.count()
+                        if count > BAD_MESSAGES_CLOSE:
+                            await close_reading(connection, 1008, TOO_MANY_BAD)
+                            return None
+                        if count <= ERROR_EVENTS_PER_S:
+                            await connection.send(
+                                to_json(Error(code=exc.code, message=exc.message))
+                            )
                         if exc.code == "bad_sample_rate":
                             await connection.close(1008, exc.message[:120])
                             return None
@@ -173,7 +212,7 @@ class WebSocketTransport:
         self._wakeup = asyncio.Event()
         self._writer = asyncio.create_task(self._write_forever(), name="ws-writer")
         self._closing: asyncio.Task[None] | None = None
-        self._bad_window = (0.0, 0)  # (second it started, bad messages in it)
+        self._bad = BadMessageWindow()
 
     async def incoming(self) -> AsyncIterator[Inbound]:
         try:
@@ -184,9 +223,9 @@ class WebSocketTransport:
                 else:
                     message = parse_message(raw, input_frame_bytes=self.input_frame_bytes)
                 if isinstance(message, BadInput):
-                    bad = self._count_bad()
+                    bad = self._bad.count()
                     if bad > BAD_MESSAGES_CLOSE:
-                        self._disconnect(f"too many bad messages (over {BAD_MESSAGES_CLOSE}/s)")
+                        self._disconnect(TOO_MANY_BAD)
                         return
                     if bad > ERROR_EVENTS_PER_S:
                         continue  # answered enough this second: drop, don't queue
@@ -207,15 +246,6 @@ class WebSocketTransport:
             return
         self._events.append(to_json(event))
         self._wakeup.set()
-
-    def _count_bad(self) -> int:
-        """Bad messages in the current one-second window, this one included."""
-        now = asyncio.get_running_loop().time()
-        started, count = self._bad_window
-        if now - started >= 1.0:
-            started, count = now, 0
-        self._bad_window = (started, count + 1)
-        return count + 1
 
     def _disconnect(self, reason: str) -> None:
         """Close with 1008 once; queued output is dropped (the session then ends)."""
