@@ -26,7 +26,7 @@ def split_host_port(address: str) -> tuple[str, int]:
     if not sep or not host or "/" in host or not port_text.isdigit():
         raise WorkerAddressError(f"{address!r}: give {FORMS}")
     if not 0 < int(port_text) < 65536:
-        raise WorkerAddressError(f"{address!r}: the port must be 1..65535")
+        raise WorkerAddressError(f"{address!r}: the port must be 1..65535; give {FORMS}")
     return host, int(port_text)
 
 
