@@ -41,6 +41,8 @@ def test_level_gate_per_phase_overrides_only_that_phase() -> None:
     [
         ({"colour": 1}, "unknown key"),
         ({"ws_port": 70000}, "ws_port"),
+        ({"web": "8080"}, "web must be HOST:PORT such as 127.0.0.1:8080"),
+        ({"web": "127.0.0.1:99999"}, "web must be HOST:PORT"),
         ({"llm": {"kind": "gpt"}}, "llm.kind"),
         ({"llm": {"timeout_s": -1}}, "llm.timeout_s"),
         ({"llm": {"base_url": "localhost:11434/v1"}}, "llm.base_url"),

@@ -25,6 +25,7 @@ HELP = """Run the conversation service: WebSocket sessions with VAD, barge-in, A
 Without --worker it runs an embedded worker on the default Piper voice.
 
 Example: voicectl orchestrator --ws-port 8765 --worker 127.0.0.1:50051
+Example: voicectl orchestrator --web 127.0.0.1:8080   (then open http://127.0.0.1:8080/)
 """
 
 
@@ -35,6 +36,11 @@ FLAGS = {"llm.kind": "--llm", "llm.base_url": "--llm-url", "llm.model": "--llm-m
 def orchestrator_command(
     ws_port: int | None = typer.Option(None, help="WebSocket port (0 = any free port)."),
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
+    web: str | None = typer.Option(
+        None,
+        help="Also serve the browser page and its WebRTC endpoint on HOST:PORT "
+        "(e.g. 127.0.0.1:8080); open http://HOST:PORT/ to talk.",
+    ),
     worker: str | None = typer.Option(
         None,
         help="TTS worker: HOST:PORT or grpc://HOST:PORT; redis://... routes over a "
@@ -66,6 +72,7 @@ def orchestrator_command(
     given = {
         "ws_port": ws_port,
         "host": host,
+        "web": web,
         "worker": worker,
         "metrics_port": metrics_port,
         "redis": redis,

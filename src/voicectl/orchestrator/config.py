@@ -52,6 +52,7 @@ class LLMSettings:
 class OrchestratorConfig:
     host: str = "127.0.0.1"
     ws_port: int = 8765
+    web: str = ""  # HOST:PORT of the browser page and WebRTC offers; empty = off
     worker: str = ""  # HOST:PORT; empty = run an embedded worker
     model_id: str = ""  # empty = the worker's default model
     voice: str = ""
@@ -188,6 +189,10 @@ class OrchestratorSettings(LayeredSettings):
 
     host: str = _BASE.host
     ws_port: int = Field(_BASE.ws_port, ge=0, le=65535)
+    web: str = Field(
+        _BASE.web,
+        json_schema_extra=allowed("HOST:PORT for the browser page (port 0 = any free), or empty"),
+    )
     worker: str = Field(
         _BASE.worker,
         json_schema_extra=allowed(
@@ -225,6 +230,17 @@ class OrchestratorSettings(LayeredSettings):
             grpc_target(text)
         except WorkerAddressError as exc:
             raise ValueError(f"must be {FORMS}, redis://... or embedded://; got {exc}") from None
+        return text
+
+    @field_validator("web")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        text = value.strip()
+        if not text:
+            return ""
+        host, colon, port = text.rpartition(":")
+        if not colon or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"must be HOST:PORT such as 127.0.0.1:8080, got {text!r}")
         return text
 
     @model_validator(mode="after")
@@ -268,6 +284,7 @@ class OrchestratorSettings(LayeredSettings):
         return OrchestratorConfig(
             host=self.host,
             ws_port=self.ws_port,
+            web=self.web,
             worker="" if self.worker.startswith(REDIS_SCHEMES) else self.worker,
             model_id=self.model_id,
             voice=self.voice,

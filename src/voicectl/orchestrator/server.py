@@ -1,4 +1,5 @@
-"""The orchestrator service: a WebSocket server running one Session per connection.
+"""The orchestrator service: one Session per WebSocket connection or, with ``--web``,
+per browser peer connection (orchestrator/web.py).
 
 Shared per process: the ASR model, the gRPC channel to the worker and, when no
 worker address is given, an embedded worker that the composition root (voicectl.app)
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
 from http import HTTPStatus
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -29,13 +30,16 @@ from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.llm import LLMBridge, build_llm
 from voicectl.orchestrator.quotas import ClientQuotas, client_key
 from voicectl.orchestrator.session import Session
-from voicectl.orchestrator.transport import SessionSettings
+from voicectl.orchestrator.transport import SessionSettings, Transport
 from voicectl.orchestrator.transports.websocket import MAX_MESSAGE_BYTES, WebSocketTransport
 from voicectl.orchestrator.tts import DirectTTS, RoutedTTS, TTSBackend
 from voicectl.registry.failover import RoutedSynthesizer
 from voicectl.registry.last_known import LastKnownRegistry
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.registry.routing import Router, RoutingConfig, parse_policy
+
+if TYPE_CHECKING:  # aiortc loads only with --web
+    from voicectl.orchestrator.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,7 @@ class Orchestrator:
         self.port = 0
         self.metrics = OrchestratorMetrics()
         self.metrics_server: MetricsServer | None = None
+        self.web: WebServer | None = None  # --web: the browser page over WebRTC
         self.admission = Admission(
             tokens=config.auth_tokens, allowed_origins=config.allowed_origins
         )
@@ -107,6 +112,16 @@ class Orchestrator:
         )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
+        if self.config.web:
+            from voicectl.orchestrator.web import WebServer
+
+            host, _, port = self.config.web.rpartition(":")
+            self.web = WebServer(
+                host, int(port), admission=self.admission, quotas=self.quotas,
+                run_session=self.run_session,
+                default_voice=(self.config.model_id, self.config.voice),
+            )  # fmt: skip
+            await self.web.start()
         if self.config.metrics_port is not None:
             self.metrics_server = MetricsServer(
                 self.metrics.registry, port=self.config.metrics_port, host=self.config.host
@@ -124,6 +139,8 @@ class Orchestrator:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.web is not None:
+            await self.web.stop()
         for session in list(self.sessions.values()):
             await session.close()
         if self.tts is not None:
@@ -217,9 +234,10 @@ class Orchestrator:
         settings = transport.settings
         if not settings.model_id and self.config.model_id:
             settings = replace(settings, model_id=self.config.model_id, voice=self.config.voice)
-        await self._run_session(transport, settings)
+        await self.run_session(transport, settings)
 
-    async def _run_session(self, transport: WebSocketTransport, settings: SessionSettings) -> None:
+    async def run_session(self, transport: Transport, settings: SessionSettings) -> None:
+        """One conversation over any transport, from its negotiated settings to its end."""
         assert self.tts is not None
         assert self.asr is not None
         llm = self._llm()

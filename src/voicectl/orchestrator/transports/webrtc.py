@@ -1,0 +1,289 @@
+"""The WebRTC transport: the browser's microphone and the reply as Opus audio tracks,
+events as JSON on a data channel (aiortc on the server; no SFU in between).
+
+The page offers one audio track (its microphone) and a data channel named
+``events``; the answer adds the reply track. Audio arrives as 48 kHz Opus and is
+resampled to 20 ms PCM16 frames at the session's input rate. The reply track plays
+whatever the session's pacer hands over and silence in between, on its own real-time
+clock, so the browser hears one continuous track. Events use the WebSocket
+protocol's JSON (voicectl.orchestrator.events), so a page speaks both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
+
+from voicectl.audio.frames import frame_bytes
+from voicectl.orchestrator.events import Error, ServerEvent, Started, to_json
+from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings
+from voicectl.orchestrator.transports.websocket import (
+    BAD_MESSAGES_CLOSE,
+    ERROR_EVENTS_PER_S,
+    MAX_QUEUED_AUDIO_FRAMES,
+    MAX_QUEUED_EVENTS,
+    TOO_MANY_BAD,
+    BadMessageWindow,
+    parse_message,
+)
+
+log = logging.getLogger(__name__)
+
+RTC_SAMPLE_RATE = 48000  # Opus in WebRTC: the reply is produced at this rate, no resampling
+EVENTS_CHANNEL = "events"
+FRAME_S = 0.02
+# The session reads its inbound queue in real time; this much backlog (10 s) means it
+# is stuck, and further audio is dropped rather than grown.
+MAX_QUEUED_INBOUND = 500
+# Bytes the browser has not yet taken off the data channel: past this it is not reading.
+MAX_CHANNEL_BACKLOG = 1 << 20
+
+
+class ReplyTrack(MediaStreamTrack):
+    """The agent's voice: paced 20 ms frames from the session, silence when it has none.
+
+    aiortc pulls ``recv`` as fast as it returns, so this track keeps real time itself
+    (frame n is due at start + n * 20 ms), like aiortc's own AudioStreamTrack.
+    """
+
+    kind = "audio"
+
+    def __init__(self, sample_rate: int = RTC_SAMPLE_RATE) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.samples = int(sample_rate * FRAME_S)
+        self._silence = bytes(2 * self.samples)
+        self._frames: deque[bytes] = deque()
+        self._start: float | None = None
+        self._index = 0
+        self.frames_played = 0  # reply frames (not silence) handed to the encoder
+
+    def push(self, pcm: bytes) -> bool:
+        """Queue one frame; False when the queue is full (nothing is reading the track)."""
+        if len(self._frames) >= MAX_QUEUED_AUDIO_FRAMES:
+            return False
+        self._frames.append(pcm)
+        return True
+
+    def discard(self) -> int:
+        dropped = len(self._frames)
+        self._frames.clear()
+        return dropped
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        else:
+            self._index += 1
+            await asyncio.sleep(max(0.0, self._start + self._index * FRAME_S - loop.time()))
+        pcm = self._frames.popleft() if self._frames else self._silence
+        if pcm is not self._silence:
+            self.frames_played += 1
+        frame = av.AudioFrame(format="s16", layout="mono", samples=self.samples)
+        frame.planes[0].update(pcm)
+        frame.sample_rate = self.sample_rate
+        frame.pts = self._index * self.samples
+        frame.time_base = fractions.Fraction(1, self.sample_rate)
+        return frame
+
+
+class MicReader:
+    """The browser's audio as the session's frames: resampled, mono, cut to 20 ms."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+        self._frame_bytes = frame_bytes(sample_rate)
+        self._pending = bytearray()
+
+    def frames(self, decoded: av.AudioFrame) -> list[bytes]:
+        for out in self._resampler.resample(decoded):
+            self._pending += bytes(out.planes[0])[: out.samples * 2]
+        cut = len(self._pending) - len(self._pending) % self._frame_bytes
+        chunk, self._pending = bytes(self._pending[:cut]), self._pending[cut:]
+        n = self._frame_bytes
+        return [chunk[i : i + n] for i in range(0, len(chunk), n)]
+
+
+class WebRTCTransport:
+    """One browser peer connection as the session's Transport.
+
+    Made by the web server (orchestrator/web.py) once the offer is answered: the mic
+    track and the data channel arrive on ``pc`` as the page sends them.
+    """
+
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        settings: SessionSettings,
+        *,
+        throttle: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.pc = pc
+        self.settings = settings
+        self.reply = ReplyTrack(settings.output_sample_rate)
+        self._throttle = throttle
+        self._inbound: asyncio.Queue[Inbound | None] = asyncio.Queue(MAX_QUEUED_INBOUND)
+        self._channel: RTCDataChannel | None = None
+        self._unsent: deque[str] = deque()  # events before the channel opens
+        self._bad = BadMessageWindow()
+        self._readers: list[asyncio.Task[None]] = []
+        self._hangup: asyncio.Future[None] | None = None
+        self._closed = False
+        self.connected = asyncio.Event()  # ICE and DTLS are up: audio can flow
+        self.dropped_inbound = 0
+        pc.addTrack(self.reply)
+        pc.on("track", self._on_track)
+        pc.on("datachannel", self._on_channel)
+        pc.on("connectionstatechange", self._on_state)
+        self.send_event(Started(
+            session_id=settings.session_id,
+            input_sample_rate=settings.input_sample_rate,
+            output_sample_rate=settings.output_sample_rate,
+            input_frame_bytes=frame_bytes(settings.input_sample_rate),
+            output_frame_bytes=frame_bytes(settings.output_sample_rate),
+        ))  # fmt: skip
+
+    # ---------------------------------------------------------------- inbound
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio":
+            return
+        self._readers.append(asyncio.create_task(self._read_mic(track), name="rtc-mic"))
+
+    async def _read_mic(self, track: MediaStreamTrack) -> None:
+        reader = MicReader(self.settings.input_sample_rate)
+        try:
+            while True:
+                decoded = await track.recv()
+                assert isinstance(decoded, av.AudioFrame)
+                for pcm in reader.frames(decoded):
+                    self._offer(AudioIn(pcm))
+        except MediaStreamError:  # the track ended: the peer is gone
+            self._end()
+
+    def _on_channel(self, channel: RTCDataChannel) -> None:
+        if channel.label != EVENTS_CHANNEL or self._channel is not None:
+            channel.close()
+            return
+        self._channel = channel
+        channel.on("message", self._on_message)
+        channel.on("close", self._end)
+        if channel.readyState == "open":
+            self._flush()
+        else:
+            channel.on("open", self._flush)
+
+    def _on_message(self, raw: str | bytes) -> None:
+        limited = self._throttle() if isinstance(raw, str) and self._throttle else None
+        if limited is not None:
+            message: Inbound = BadInput("rate_limited", limited)
+        elif isinstance(raw, bytes):  # audio travels on the track, never here
+            message = BadInput("bad_frame", "send audio on the microphone track, not here")
+        else:
+            message = parse_message(raw, input_frame_bytes=0)
+        if isinstance(message, BadInput):
+            bad = self._bad.count()
+            if bad > BAD_MESSAGES_CLOSE:
+                self._disconnect(TOO_MANY_BAD)
+                return
+            if bad > ERROR_EVENTS_PER_S:
+                return
+        self._offer(message)
+
+    def _offer(self, message: Inbound) -> None:
+        try:
+            self._inbound.put_nowait(message)
+        except asyncio.QueueFull:
+            self.dropped_inbound += 1
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState == "connected":
+            self.connected.set()
+        if self.pc.connectionState in ("failed", "closed"):
+            self._end()
+
+    def _end(self) -> None:
+        """The peer is gone: ``incoming`` ends once it has read what came before."""
+        if not self._closed:
+            self._closed = True
+            with suppress(asyncio.QueueFull):
+                self._inbound.put_nowait(None)
+            if self._inbound.full():  # make room for the end marker: it must arrive
+                self._inbound.get_nowait()
+                self._inbound.put_nowait(None)
+
+    async def incoming(self) -> AsyncIterator[Inbound]:
+        while (message := await self._inbound.get()) is not None:
+            yield message
+
+    # --------------------------------------------------------------- outbound
+
+    def send_audio(self, pcm: bytes) -> None:
+        if not self.reply.push(pcm):
+            self._disconnect("the reply track is not being read")
+
+    def send_event(self, event: ServerEvent) -> None:
+        text = to_json(event)
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            if len(self._unsent) >= MAX_QUEUED_EVENTS:
+                self._disconnect("client is not reading events")
+                return
+            self._unsent.append(text)
+            return
+        if channel.bufferedAmount > MAX_CHANNEL_BACKLOG:
+            self._disconnect("client is not reading events")
+            return
+        channel.send(text)
+
+    def _flush(self) -> None:
+        channel = self._channel
+        while channel is not None and channel.readyState == "open" and self._unsent:
+            channel.send(self._unsent.popleft())
+
+    def discard_pending_audio(self) -> int:
+        return self.reply.discard()
+
+    def _disconnect(self, reason: str) -> None:
+        """Tell the page why (when it can still hear), then hang up; the session ends."""
+        if self._closed:
+            return
+        log.warning("closing WebRTC session %s: %s", self.settings.session_id, reason)
+        channel = self._channel
+        if channel is not None and channel.readyState == "open":
+            with suppress(Exception):
+                channel.send(to_json(Error(code="closed", message=reason)))
+        self._end()
+        self._hangup = asyncio.ensure_future(self.pc.close())
+
+    async def close(self, reason: str = "") -> None:
+        self._end()
+        for task in self._readers:
+            task.cancel()
+        self.reply.stop()
+        await self.pc.close()
+
+
+def offer_sdp(body: Any) -> str:
+    """The SDP of the offer request's JSON; ValueError names the field at fault."""
+    if not isinstance(body, dict):
+        raise ValueError('the body must be a JSON object {"type": "offer", "sdp": ...}')
+    if body.get("type") != "offer":
+        raise ValueError(f"type must be 'offer', got {json.dumps(body.get('type'))[:40]}")
+    sdp = body.get("sdp")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+        raise ValueError("sdp must be the page's SDP offer (a string starting with v=0)")
+    return sdp

@@ -1,0 +1,186 @@
+"""``--web HOST:PORT``: the built-in browser page and its WebRTC offer/answer endpoint.
+
+No SFU: the page's peer connection ends in this process (aiortc). ``POST /api/offer``
+takes the page's SDP offer (non-trickle: the page waits for its ICE candidates) and
+answers with ours; the session then runs over voicectl.orchestrator.transports.webrtc
+exactly as a WebSocket session runs. The same admission applies as on the WebSocket
+port: the Origin check and, when tokens are set, ``Authorization: Bearer`` (the page
+sends the ``?token=`` it was opened with), and the per-client session quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from importlib import resources
+
+from aiohttp import web
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from voicectl.orchestrator.admission import Admission
+from voicectl.orchestrator.events import (
+    BadJson,
+    EventError,
+    Start,
+    load_json,
+    parse_client_event,
+)
+from voicectl.orchestrator.quotas import ClientQuotas, client_key
+from voicectl.orchestrator.transport import SessionSettings, Transport
+from voicectl.orchestrator.transports.webrtc import RTC_SAMPLE_RATE, WebRTCTransport, offer_sdp
+
+log = logging.getLogger(__name__)
+
+RunSession = Callable[[Transport, SessionSettings], Awaitable[None]]
+PAGE_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript")}
+MAX_OFFER_BYTES = 64 * 1024
+CONNECT_TIMEOUT_S = 20.0  # answered but never connected (ICE failed, page closed)
+INPUT_SAMPLE_RATE = 16000  # what VAD and ASR take; the mic's 48 kHz is resampled to it
+
+
+def _page(name: str) -> bytes:
+    return resources.files("voicectl.orchestrator").joinpath("web_page", name).read_bytes()
+
+
+def _error(status: HTTPStatus, code: str, message: str) -> web.Response:
+    return web.json_response({"type": "error", "code": code, "message": message}, status=status)
+
+
+class WebServer:
+    """``await start()``; ``address`` is then ``http://host:port``; ``await stop()``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        admission: Admission,
+        quotas: ClientQuotas,
+        run_session: RunSession,
+        default_voice: tuple[str, str] = ("", ""),
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._admission = admission
+        self._quotas = quotas
+        self._run_session = run_session
+        self._default_voice = default_voice
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.transports: dict[str, WebRTCTransport] = {}
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_OFFER_BYTES)
+        app.router.add_get("/", self._static)
+        app.router.add_get("/app.js", self._static)
+        app.router.add_get("/healthz", self._health)
+        app.router.add_post("/api/offer", self._offer)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])  # the bound one when 0 was asked
+        log.info("web page and WebRTC offers on %s", self.address)
+
+    async def stop(self) -> None:
+        for transport in list(self.transports.values()):
+            await transport.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _static(self, request: web.Request) -> web.Response:
+        name, content_type = PAGE_FILES[request.path]
+        return web.Response(body=_page(name), content_type=content_type)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _offer(self, request: web.Request) -> web.Response:
+        refusal = self._admission.decide(request.headers, request.path_qs)
+        if refusal is not None:
+            return _error(refusal.status, "refused", refusal.reason)
+        token = self._admission.presented_token(request.headers, request.path_qs)
+        client = client_key(token if self._admission.tokens else None, request.remote or "?")
+        busy = self._quotas.refuse_session(client)
+        if busy is not None:
+            return _error(HTTPStatus.TOO_MANY_REQUESTS, "busy", busy)
+        try:
+            text = await request.text()
+        except web.HTTPRequestEntityTooLarge:
+            message = f"the offer must be at most {MAX_OFFER_BYTES} bytes"
+            return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", message)
+        try:
+            body = load_json(text, "offer")
+            sdp = offer_sdp(body)
+            settings = self._settings(body)
+        except BadJson as exc:
+            return _error(HTTPStatus.BAD_REQUEST, "bad_json", str(exc))
+        except EventError as exc:
+            return _error(HTTPStatus.BAD_REQUEST, exc.code, exc.message)
+        except ValueError as exc:  # a field of the offer
+            return _error(HTTPStatus.BAD_REQUEST, "bad_offer", str(exc).splitlines()[0][:300])
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # loopback/LAN: host candidates
+        transport = WebRTCTransport(pc, settings, throttle=lambda: self._quotas.throttle(client))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc raises ValueError and others on a bad SDP
+            await pc.close()
+            return _error(HTTPStatus.BAD_REQUEST, "bad_offer", f"the SDP offer was refused: {exc}")
+        if not self._quotas.opened(client):
+            await pc.close()
+            return _error(HTTPStatus.TOO_MANY_REQUESTS, "busy", "too many conversations open")
+        task = asyncio.create_task(self._converse(transport, client), name="rtc-session")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        answer = pc.localDescription
+        return web.json_response(
+            {"type": answer.type, "sdp": answer.sdp, "session_id": settings.session_id}
+        )
+
+    def _settings(self, body: dict[str, object]) -> SessionSettings:
+        """The session's settings: our rates, and the voice the page asks for (checked
+        like a WebSocket ``start``)."""
+        start = parse_client_event({
+            "type": "start",
+            "input_sample_rate": INPUT_SAMPLE_RATE,
+            "output_sample_rate": RTC_SAMPLE_RATE,
+            "model_id": body.get("model_id", ""),
+            "voice": body.get("voice", ""),
+        })  # fmt: skip
+        assert isinstance(start, Start)
+        model_id, voice = (start.model_id, start.voice) if start.model_id else self._default_voice
+        return SessionSettings(
+            session_id=f"rtc-{uuid.uuid4().hex[:12]}",
+            input_sample_rate=INPUT_SAMPLE_RATE,
+            output_sample_rate=RTC_SAMPLE_RATE,
+            model_id=model_id,
+            voice=voice,
+        )
+
+    async def _converse(self, transport: WebRTCTransport, client: str) -> None:
+        """Wait for the page to connect, then one session; the quota place is held from
+        the answer to the end."""
+        session_id = transport.settings.session_id
+        self.transports[session_id] = transport
+        try:
+            try:
+                await asyncio.wait_for(transport.connected.wait(), CONNECT_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("WebRTC session %s never connected", session_id)
+                await transport.close()
+                return
+            await self._run_session(transport, transport.settings)
+        finally:
+            self.transports.pop(session_id, None)
+            self._quotas.closed(client)
