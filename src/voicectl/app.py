@@ -35,10 +35,10 @@ def build_orchestrator(config: OrchestratorConfig, *, asr: AsrEngine | None = No
 async def serve_orchestrator(config: OrchestratorConfig) -> None:
     """``voicectl orchestrator``: serve until SIGINT or SIGTERM, then stop cleanly."""
     orchestrator = build_orchestrator(config)
-    await orchestrator.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before start: a signal mid-start stops it
         loop.add_signal_handler(sig, stop.set)
+    await orchestrator.start()
     await stop.wait()
     await orchestrator.stop()

@@ -132,6 +132,8 @@ def rewrite(args: list[str], worker: int, orchestrator: int | None) -> tuple[lis
             port = free_port()
             own = own or port
             arg = str(port)
+        if i and args[i - 1] == "--web":  # HOST:PORT of the page
+            arg = f"127.0.0.1:{free_port()}"
         arg = arg.replace("127.0.0.1:50051", f"127.0.0.1:{worker}")
         if orchestrator is not None:
             arg = arg.replace("ws://127.0.0.1:8765", f"ws://127.0.0.1:{orchestrator}")

@@ -23,7 +23,7 @@ from voicectl.app import build_orchestrator
 from voicectl.asr.wer import word_error_rate
 from voicectl.audio.decode import decode_audio_file
 from voicectl.audio.wav import write_wav
-from voicectl.bench.page_trace import heard, silent_from, sound_onset
+from voicectl.bench.page_trace import SOUND_RMS, WINDOW_S, heard, silent_from, sound_onset
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
@@ -143,7 +143,9 @@ async def test_a_spoken_conversation_with_barge_in_in_chromium(
     assert "you: " in record["log"]
     assert "agent: You said:" in record["log"]
     assert record["reply_state"] == "agent idle"
+    spoken = [w[0] for w in mic if w[1] >= SOUND_RMS and w[0] < next_answer]
     summary = {
+        "voice_to_voice_ms": round((last.first_sound_s - spoken[-1] - WINDOW_S) * 1000),
         "first_audio_after_reply_started_ms": round((last.first_sound_s - next_answer) * 1000),
         "barge_in_onset_to_silence_ms": round((silence - onset) * 1000),
         "longest_hole_ms": round(last.longest_hole_s * 1000),
