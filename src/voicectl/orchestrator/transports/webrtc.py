@@ -21,7 +21,8 @@ from contextlib import suppress
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCRtpReceiver
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 
 from voicectl.audio.frames import frame_bytes
@@ -47,6 +48,22 @@ FRAME_S = 0.02
 MAX_QUEUED_INBOUND = 500
 # Bytes the browser has not yet taken off the data channel: past this it is not reading.
 MAX_CHANNEL_BACKLOG = 1 << 20
+# aiortc decodes an audio packet once 4 later ones are in (80 ms, its fixed default).
+# One is enough to order packets on loopback or a LAN, and the user's speech reaches
+# the VAD 60 ms sooner; the audio is the same (tests/integration/test_webrtc_jitter.py).
+RECEIVE_PREFETCH_FRAMES = 1
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"  # aiortc has no public setting for it
+
+
+def shorten_receive_buffer(receiver: RTCRtpReceiver, prefetch: int) -> bool:
+    """Make ``receiver`` decode audio after ``prefetch`` later packets instead of 4;
+    False (and aiortc's default kept) when this aiortc keeps its buffer elsewhere."""
+    stock = getattr(receiver, _JITTER_BUFFER, None)
+    if not isinstance(stock, JitterBuffer):
+        log.warning("aiortc's receive buffer moved: keeping its 80 ms default")
+        return False
+    setattr(receiver, _JITTER_BUFFER, JitterBuffer(capacity=stock.capacity, prefetch=prefetch))
+    return True
 
 
 class ReplyTrack(MediaStreamTrack):
@@ -130,8 +147,12 @@ class WebRTCTransport:
         settings: SessionSettings,
         *,
         throttle: Callable[[], str | None] | None = None,
+        receive_prefetch: int | None = RECEIVE_PREFETCH_FRAMES,
     ) -> None:
+        """``receive_prefetch``: packets aiortc waits for before decoding one of the
+        microphone's; None keeps aiortc's own (4)."""
         self.pc = pc
+        self._receive_prefetch = receive_prefetch
         self.settings = settings
         self.reply = ReplyTrack(settings.output_sample_rate)
         self._throttle = throttle
@@ -161,6 +182,10 @@ class WebRTCTransport:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind != "audio":
             return
+        if self._receive_prefetch is not None:
+            for receiver in self.pc.getReceivers():
+                if receiver.track is track:
+                    shorten_receive_buffer(receiver, self._receive_prefetch)
         self._readers.append(asyncio.create_task(self._read_mic(track), name="rtc-mic"))
 
     async def _read_mic(self, track: MediaStreamTrack) -> None:
