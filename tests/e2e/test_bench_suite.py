@@ -44,6 +44,36 @@ def test_bargein() -> None:
     assert isinstance(report["meets_target"], bool)
 
 
+def test_bargein_over_webrtc() -> None:
+    """The client is an aiortc peer on the --web endpoint; its figure ends when the reply
+    track falls silent at the client, so it cannot be under the server's."""
+    report = bench("bargein", "--runs", "2", "--model", "mock:sine", "--transport", "webrtc")
+    summary_ok(report["server_ms"])
+    summary_ok(report["client_ms"])
+    assert report["client_ms"]["min"] > report["server_ms"]["min"]  # type: ignore[index]
+    assert report["false_stop_rate"] == 0.0
+
+
+def test_e2e_over_webrtc() -> None:
+    report = bench("e2e", "--runs", "1", "--transport", "webrtc")
+    summary_ok(report["voice_to_voice_ms"])
+    summary_ok(report["server_after_vad_end_ms"])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--transport", "pigeon"], "--transport 'pigeon': use websocket or webrtc"),
+        (["--url", "ws://127.0.0.1:9", "--transport", "webrtc"], "leave --transport out"),
+        (["--url", "ftp://127.0.0.1:9"], "http://HOST:PORT of its --web page"),
+    ],
+)
+def test_a_bad_transport_is_a_usage_error(args: list[str], words: str) -> None:
+    result = run("bench", "e2e", *args)
+    assert result.returncode == 2
+    assert words in " ".join(result.stderr.split())
+
+
 def test_e2e() -> None:
     report = bench("e2e", "--runs", "1")
     summary_ok(report["voice_to_voice_ms"])

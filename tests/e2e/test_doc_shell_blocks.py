@@ -49,6 +49,7 @@ ELSEWHERE = {
     "voicectl bench e2e": "tests/e2e/test_bench_suite.py",
     "voicectl bench soak --sessions 2": "tests/e2e/test_bench_soak.py",
     "voicectl registry ls": "tests/integration/registry/test_registry_cli.py",
+    "voicectl talk --url http://": "tests/e2e/test_webrtc_cli.py",
     "voicectl worker --port 5005[12] --redis": "tests/integration/registry/test_registry_cli.py",
 }
 # Lines that need an optional extra: skipped without it (CI installs every one).

@@ -18,6 +18,8 @@ from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.quotas import ClientLimits
 from voicectl.orchestrator.server import Orchestrator
+from voicectl.talk.client import HandshakeRefused
+from voicectl.talk.rtc_client import RtcTalkClient
 from voicectl.worker.config import WorkerConfig
 from voicectl.worker.server import Worker
 
@@ -234,3 +236,20 @@ async def test_the_session_quota_counts_browser_sessions(web: Factory) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_python_client_talks_like_the_page(web: Factory) -> None:
+    """RtcTalkClient (talk --url http://..., the WebRTC benches) against the endpoint."""
+    orchestrator = await web(auth_tokens=(TOKEN,))
+    with pytest.raises(HandshakeRefused) as refused:
+        async with RtcTalkClient(base(orchestrator), token="not-the-token-0123456789"):
+            pass
+    assert refused.value.status == 401
+    async with RtcTalkClient(base(orchestrator), token=TOKEN, output_sample_rate=16000) as talk:
+        assert talk.session_id.startswith("rtc-")
+        await talk.send_text("Hello from Python.")
+        await talk.wait_for("reply.done", timeout=20)
+        await asyncio.sleep(0.3)  # the reply's last frames are still on the way
+        assert talk.audio_frames >= 10
+        assert all(len(frame) == 640 for frame in talk.playback.reply)  # 20 ms at 16 kHz
+        assert any(sound for _, sound in talk.heard)

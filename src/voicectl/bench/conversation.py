@@ -21,11 +21,12 @@ import numpy as np
 from voicectl.app import build_orchestrator
 from voicectl.audio.frames import Int16Audio, samples_per_frame
 from voicectl.bench.fal import machine_info
+from voicectl.bench.page_trace import quiet_from
 from voicectl.bench.stats import Summary
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
-from voicectl.talk.client import TalkClient
+from voicectl.talk.clients import Client, talk_client
 from voicectl.talk.user_audio import noise, speak, stream_audio
 
 RATE = 16000
@@ -37,12 +38,16 @@ INTERRUPTION = "Stop, wait a moment please."
 SPEECH_RMS = 500.0  # int16 RMS above which a 20 ms frame counts as speech onset/offset
 
 
+TRANSPORTS = ("websocket", "webrtc")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ConversationBenchConfig:
     runs: int = 10
-    url: str | None = None  # a running orchestrator; None = embedded
+    url: str | None = None  # a running orchestrator (ws:// or the --web http://); None = embedded
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
     seed: int = 1
+    transport: str = "websocket"  # the embedded orchestrator's: websocket | webrtc
 
 
 @dataclass
@@ -64,10 +69,13 @@ async def stack(config: ConversationBenchConfig) -> AsyncIterator[Stack]:
     if config.url is not None:
         yield Stack(url=config.url, orchestrator=None)
         return
-    orchestrator = build_orchestrator(replace(config.orchestrator, ws_port=0))
+    webrtc = config.transport == "webrtc"
+    web = "127.0.0.1:0" if webrtc else ""
+    orchestrator = build_orchestrator(replace(config.orchestrator, ws_port=0, web=web))
     await orchestrator.start()
     try:
-        yield Stack(url=orchestrator.address, orchestrator=orchestrator)
+        url = orchestrator.web.address if orchestrator.web is not None else orchestrator.address
+        yield Stack(url=url, orchestrator=orchestrator)
     finally:
         await orchestrator.stop()
 
@@ -113,7 +121,7 @@ def frame_recorder(sent_at: dict[int, float]) -> Callable[[int], None]:
     return record
 
 
-async def _ticker(talk: TalkClient) -> None:
+async def _ticker(talk: Client) -> None:
     while True:
         talk.playback.tick()
         await asyncio.sleep(0.005)
@@ -185,7 +193,7 @@ async def run_bargein(
             is_noise = run % 2 == 1
             clip = noise(100, level=0.3, sample_rate=RATE, seed=run) if is_noise else speech
             audio = np.concatenate([clip, silence])
-            async with TalkClient(
+            async with talk_client(
                 bench.url, input_sample_rate=RATE, output_sample_rate=RATE
             ) as talk:
                 ticker = asyncio.create_task(_ticker(talk))
@@ -202,8 +210,12 @@ async def run_bargein(
                     report.resumed += talk.count("reply.resumed")
                 else:
                     clear = await talk.wait_for("clear", timeout=10)
-                    first = 0 if is_noise else onset_frame
-                    report.client_ms.append((clear["_at"] - sent_at[first]) * 1000)
+                    stopped_at = clear["_at"]
+                    heard = getattr(talk, "heard", None)
+                    if heard is not None:  # WebRTC: when the listener stopped hearing it
+                        await asyncio.sleep(0.5)
+                        stopped_at = quiet_from(heard, sent_at[onset_frame]) or stopped_at
+                    report.client_ms.append((stopped_at - sent_at[onset_frame]) * 1000)
                 ticker.cancel()
                 session_id = talk.session_id
             session = await finished_session(bench, session_id)
@@ -248,7 +260,7 @@ async def run_jitter(config: ConversationBenchConfig, *, sessions: int) -> Jitte
             )
 
         async def one() -> str:
-            async with TalkClient(
+            async with talk_client(
                 bench.url, input_sample_rate=RATE, output_sample_rate=RATE
             ) as talk:
                 await talk.send_text(REPLY_PROMPT)

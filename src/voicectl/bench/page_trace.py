@@ -77,3 +77,34 @@ def silent_from(reply: Sequence[Level], after: float) -> float | None:
         else:
             run = 0
     return None
+
+
+# ---------------------------------------------------- a client's (arrival, sound) trace
+
+Frame = tuple[float, bool]  # RtcTalkClient.heard: when 20 ms arrived, whether it sounded
+
+
+def first_sound(heard: Sequence[Frame], after: float) -> float | None:
+    """When the first frame that carried sound arrived, at or after ``after``."""
+    return next((at for at, sound in heard if at >= after and sound), None)
+
+
+def quiet_from(
+    heard: Sequence[Frame], after: float, hold_s: float = SILENT_AFTER_S
+) -> float | None:
+    """When the first run of frames without sound, at or after ``after``, that lasts
+    ``hold_s`` began (the listener stopped hearing the reply), or None."""
+    need = round(hold_s / 0.02)
+    run_start: float | None = None
+    run = 0
+    for at, sound in heard:
+        if at < after:
+            continue
+        if sound:
+            run = 0
+            continue
+        run_start = at if run == 0 else run_start
+        run += 1
+        if run >= need:
+            return run_start
+    return None

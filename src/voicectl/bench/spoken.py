@@ -26,10 +26,12 @@ from voicectl.bench.conversation import (
     synthesized,
 )
 from voicectl.bench.fal import machine_info
+from voicectl.bench.page_trace import first_sound
 from voicectl.bench.stats import Summary
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
-from voicectl.talk.client import Event, TalkClient
+from voicectl.talk.client import Event
+from voicectl.talk.clients import Client, talk_client
 from voicectl.talk.transcripts import turn_open
 from voicectl.talk.user_audio import stream_audio
 
@@ -112,7 +114,7 @@ def _asr_recorder(orchestrator: Orchestrator | None) -> Callable[[Event], None]:
     return record
 
 
-def _settled(talk: TalkClient) -> bool:
+def _settled(talk: Client) -> bool:
     """Every reply has ended, the last non-empty final got its reply, and all is quiet."""
     events = talk.events
     if not events or time.perf_counter() - events[-1]["_at"] < IDLE_S or turn_open(events):
@@ -133,7 +135,7 @@ async def speak_turn(
     audio = np.concatenate([speech.audio, np.zeros(int(tail_s * RATE), dtype=np.int16)])
     if timeout is None:
         timeout = 60.0 + 2 * speech.audio.size / RATE
-    async with TalkClient(bench.url, input_sample_rate=RATE, output_sample_rate=RATE) as talk:
+    async with talk_client(bench.url, input_sample_rate=RATE, output_sample_rate=RATE) as talk:
         talk.on_event = _asr_recorder(bench.orchestrator)
         sent_at: dict[int, float] = {}
         await stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))
@@ -147,6 +149,7 @@ async def speak_turn(
                                f"{timeout:g} s after the speech was sent") from None  # fmt: skip
         events = list(talk.events)
         session_id = talk.session_id
+        heard = list(getattr(talk, "heard", ()))  # WebRTC: what the listener heard, when
     after: dict[str, float] = {}
     transcript = ""
     for event in events:
@@ -156,6 +159,9 @@ async def speak_turn(
             after[kind] = (event["_at"] - spoke_at) * 1000
             if kind == "transcript.final":
                 transcript = str(event.get("text", ""))
+    audible = first_sound(heard, spoke_at)
+    if audible is not None:
+        after["audible"] = (audible - spoke_at) * 1000
     return SpokenTurn(speech=speech.name, spoke_at=spoke_at, after_speech_ms=after,
                       transcript=transcript, events=events,
                       session=await finished_session(bench, session_id))  # fmt: skip
@@ -188,8 +194,11 @@ async def run_e2e(
     """Speak a question (or each recording); time end of speech -> first reply audio."""
     report = VoiceToVoiceReport(runs=config.runs)
     for turn in await time_spoken_turns(config, speech=speech, progress=progress):
-        if "reply.started" in turn.after_speech_ms:
-            report.client_ms.append(turn.after_speech_ms["reply.started"])
+        # Over WebRTC, the first reply audio the client heard; over WebSocket the first
+        # frame follows reply.started at once.
+        first_audio = turn.after_speech_ms.get("audible", turn.after_speech_ms.get("reply.started"))
+        if first_audio is not None:
+            report.client_ms.append(first_audio)
         if turn.session is not None and turn.session.metrics.voice_to_voice:
             report.server_ms.append(turn.session.metrics.voice_to_voice[-1] * 1000)
     return report

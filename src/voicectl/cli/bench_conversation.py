@@ -17,7 +17,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from voicectl.bench.conversation import ConversationBenchConfig, run_bargein, run_jitter
+from voicectl.bench.conversation import (
+    TRANSPORTS,
+    ConversationBenchConfig,
+    run_bargein,
+    run_jitter,
+)
 from voicectl.bench.fal import FalConfig, run_fal
 from voicectl.bench.load import run_asr, run_load
 from voicectl.bench.recordings import Recording, RecordingError, load_recording
@@ -40,6 +45,7 @@ from voicectl.cli.common import (
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.rpc.client import TTSClient
 from voicectl.talk.client import HandshakeRefused
+from voicectl.talk.clients import is_webrtc
 from voicectl.talk.user_audio import UserAudioError
 from voicectl.worker.config import load_worker_config
 from voicectl.worker.server import Worker
@@ -53,16 +59,25 @@ PARAGRAPH = (
 
 
 def _config(
-    url: str | None, worker: str | None, model: str, runs: int, connect_timeout: float = 10.0
-) -> ConversationBenchConfig:
+    url: str | None, worker: str | None, model: str, runs: int, connect_timeout: float = 10.0,
+    transport: str | None = None, *, webrtc: bool = False,
+) -> ConversationBenchConfig:  # fmt: skip
+    """``webrtc``: this bench also runs over WebRTC (e2e, bargein); ``transport`` is then
+    the embedded orchestrator's, and a URL's own scheme says which one it speaks."""
+    if transport is not None and transport not in TRANSPORTS:
+        fail(f"--transport {transport!r}: use websocket or webrtc", Exit.USAGE)
     if url is not None:
-        check_orchestrator(url, timeout=connect_timeout)
+        if transport is not None and is_webrtc(url) != (transport == "webrtc"):
+            fail(f"--url {url!r} speaks {'webrtc' if is_webrtc(url) else 'websocket'}, "
+                 f"not {transport}: leave --transport out with --url", Exit.USAGE)  # fmt: skip
+        check_orchestrator(url, timeout=connect_timeout, webrtc=webrtc)
     if worker is not None:
         check_worker(worker, timeout=connect_timeout)
     return ConversationBenchConfig(
         runs=runs,
         url=url,
         orchestrator=OrchestratorConfig(worker=worker or "", model_id=model),
+        transport=transport or "websocket",
     )
 
 
@@ -114,6 +129,15 @@ MODEL = typer.Option("", help="Model of the replies (default: the worker's).")
 JSON = typer.Option(False, "--json", help="Print a JSON report.")
 LOG = typer.Option("warning", help=LOG_LEVEL_HELP)
 CONNECT = typer.Option(10.0, help=CONNECT_ANY_HELP)
+TRANSPORT = typer.Option(
+    None,
+    help="websocket (default) or webrtc: how the client talks to the embedded orchestrator "
+    "(webrtc: an aiortc peer on its --web endpoint). A --url's scheme decides on its own.",
+)
+URL_RTC = typer.Option(
+    None, help="ws://HOST:PORT of a running orchestrator, or http://HOST:PORT of its --web "
+    "endpoint (WebRTC) (default: embedded).",
+)  # fmt: skip
 
 
 def _recordings(inputs: list[Path], references: list[str] | None = None) -> list[Recording]:
@@ -133,7 +157,8 @@ def bargein_command(
     input_file: Path | None = typer.Option(
         None, "--input", help="Recording to interrupt with (WAV, FLAC, MP3...); default espeak-ng."
     ),
-    url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
+    url: str | None = URL_RTC, worker: str | None = WORKER, model: str = MODEL,
+    transport: str | None = TRANSPORT,
     json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
     connect_timeout: float = CONNECT,
@@ -142,10 +167,12 @@ def bargein_command(
     playback stopped (client); false-pause and false-stop rates on noise bursts.
     Target: p95 < 40 ms.
 
+    Over WebRTC the client figure is onset -> the reply track falls silent at the client.
+
     Example: voicectl bench bargein --runs 10 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
-    cfg = _config(url, worker, model, runs, connect_timeout)
+    cfg = _config(url, worker, model, runs, connect_timeout, transport, webrtc=True)
     speech = _recordings([input_file])[0].speech if input_file is not None else None
     report = _run(lambda tick: run_bargein(cfg, interruption=speech, progress=tick), runs,
                   "barge-in")  # fmt: skip
@@ -157,7 +184,8 @@ def e2e_command(
     inputs: list[Path] = typer.Option(
         [], "--input", help="Recorded question (WAV, FLAC, MP3...), repeatable; default espeak-ng."
     ),
-    url: str | None = URL, worker: str | None = WORKER, model: str = MODEL,
+    url: str | None = URL_RTC, worker: str | None = WORKER, model: str = MODEL,
+    transport: str | None = TRANSPORT,
     json_out: bool = JSON,
     log_level: str = LOG, quiet: bool = QUIET, verbose: bool = VERBOSE,
     connect_timeout: float = CONNECT,
@@ -165,10 +193,12 @@ def e2e_command(
     """Voice-to-voice: end of the user's speech -> first reply frame at the client
     (echo LLM). Target: p95 < 400 ms.
 
+    Over WebRTC the client figure ends at the first reply audio the client hears.
+
     Example: voicectl bench e2e --runs 10 --json
     """
     start_logging(log_level, quiet=quiet, verbose=verbose)
-    cfg = _config(url, worker, model, runs, connect_timeout)
+    cfg = _config(url, worker, model, runs, connect_timeout, transport, webrtc=True)
     speech = [rec.speech for rec in _recordings(inputs)]
     report = _run(lambda tick: run_e2e(cfg, speech=speech, progress=tick),
                   runs * max(1, len(speech)), "voice-to-voice")  # fmt: skip

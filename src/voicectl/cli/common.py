@@ -135,11 +135,14 @@ def check_worker(target: str, option: str = "--worker", timeout: float = 10.0) -
     _reach("worker", host, port, option, timeout)
 
 
-def check_orchestrator(url: str, option: str = "--url", timeout: float = 10.0) -> None:
-    """A ``ws://HOST:PORT`` URL (else exit 2) where something listens (else exit 3, at
-    once for a refused port, after ``timeout`` seconds for one that never answers)."""
+def check_orchestrator(
+    url: str, option: str = "--url", timeout: float = 10.0, *, webrtc: bool = False
+) -> None:
+    """A ``ws://HOST:PORT`` URL (with ``webrtc``, also the ``http://HOST:PORT`` of an
+    orchestrator's ``--web``; else exit 2) where something listens (else exit 3, at once
+    for a refused port, after ``timeout`` seconds for one that never answers)."""
     _check_timeout(timeout)
-    check_ws_url(url, option)
+    check_ws_url(url, option, webrtc=webrtc)
     parsed = urlsplit(url)
     _reach("orchestrator", str(parsed.hostname), int(parsed.port or 0), option, timeout)
 
@@ -163,16 +166,19 @@ def _reach(service: str, host: str, port: int, option: str, timeout: float) -> N
              Exit.UNAVAILABLE)  # fmt: skip
 
 
-def check_ws_url(url: str, option: str = "--url") -> None:
-    """``ws://HOST:PORT`` or ``wss://HOST:PORT``, or exit 2 naming ``option``."""
+def check_ws_url(url: str, option: str = "--url", *, webrtc: bool = False) -> None:
+    """``ws://HOST:PORT`` or ``wss://HOST:PORT`` (with ``webrtc``, also ``http(s)://``),
+    or exit 2 naming ``option``."""
     parsed = urlsplit(url)
     try:
         port = parsed.port
     except ValueError:
         port = None
-    if parsed.scheme not in ("ws", "wss") or not parsed.hostname or port is None:
+    schemes = ("ws", "wss", "http", "https") if webrtc else ("ws", "wss")
+    if parsed.scheme not in schemes or not parsed.hostname or port is None:
+        page = ", or http://HOST:PORT of its --web page (WebRTC)" if webrtc else ""
         fail(f"{option} {url!r}: give the orchestrator as ws://HOST:PORT "
-             "(wss:// with TLS), e.g. ws://127.0.0.1:8765", Exit.USAGE)  # fmt: skip
+             f"(wss:// with TLS){page}, e.g. ws://127.0.0.1:8765", Exit.USAGE)  # fmt: skip
 
 
 def print_json(data: object) -> None:

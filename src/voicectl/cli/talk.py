@@ -36,7 +36,8 @@ from voicectl.cli.common import (
 )
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.talk.aec import EchoCanceller, MissingAudioExtra
-from voicectl.talk.client import Event, HandshakeRefused, TalkClient
+from voicectl.talk.client import Event, HandshakeRefused
+from voicectl.talk.clients import talk_client
 from voicectl.talk.devices import (
     DeviceError,
     DeviceName,
@@ -135,7 +136,7 @@ async def _live(
     try:
         async with (
             _orchestrator(url, worker, config) as address,
-            TalkClient(
+            talk_client(
                 address,
                 input_sample_rate=rate,
                 output_sample_rate=rate,
@@ -227,7 +228,7 @@ async def _talk(
         interrupt_audio = interrupt_input  # decoded at --rate before anything started
         if interrupt_audio is None and interrupt:
             interrupt_audio = await user_speech(interrupt, rate)
-        async with TalkClient(
+        async with talk_client(
             address, input_sample_rate=rate, output_sample_rate=rate, open_timeout=connect_timeout
         ) as talk:
             result = await run_talk(
@@ -254,7 +255,11 @@ def _decoded(option: str, path: Path | None, rate: int) -> Int16Audio | None:
 
 
 def talk_command(
-    url: str | None = typer.Option(None, help="ws://HOST:PORT of a running orchestrator."),
+    url: str | None = typer.Option(
+        None,
+        help="ws://HOST:PORT of a running orchestrator, or http://HOST:PORT of its --web "
+        "endpoint (talk over WebRTC).",
+    ),
     connect_timeout: float = typer.Option(10.0, help=CONNECT_ANY_HELP),
     worker: str | None = typer.Option(None, help="HOST:PORT of a worker for the embedded one."),
     config: Path | None = typer.Option(None, "--config", "-c", help="orchestrator.yaml"),
@@ -297,11 +302,11 @@ def talk_command(
         fail("--worker and --config configure the embedded orchestrator; "
              "leave them out with --url", Exit.USAGE)  # fmt: skip
     if url is not None:
-        check_ws_url(url)  # reachability after the inputs: a usage error comes first
+        check_ws_url(url, webrtc=True)  # reachability after the inputs: usage errors first
 
     def reach() -> None:
         if url is not None:
-            check_orchestrator(url, timeout=connect_timeout)
+            check_orchestrator(url, timeout=connect_timeout, webrtc=True)
         if worker is not None:
             check_worker(worker, timeout=connect_timeout)
 

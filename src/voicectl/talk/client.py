@@ -96,7 +96,41 @@ class HandshakeRefused(Exception):
         self.reason = reason
 
 
-class TalkClient:
+class EventLog:
+    """The events a client received, stamped on arrival, and waiting for one of them."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.on_event: Callable[[Event], None] | None = None
+        self._changed = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    def record(self, event: Event, *, audio_before: int) -> None:
+        """Keep ``event`` with its arrival time (``_at``) and the audio frames before it."""
+        event["_at"] = time.perf_counter()
+        event["_audio_before"] = audio_before
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        self._changed.set()
+
+    def count(self, kind: str) -> int:
+        return sum(1 for e in self.events if e.get("type") == kind)
+
+    async def wait_for(self, kind: str, *, timeout: float, after: int = 0) -> Event:
+        """Wait for the ``after``-th (0-based) event of ``kind``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                matches = [e for e in self.events if e.get("type") == kind]
+                if len(matches) > after:
+                    return matches[after]
+                if self.closed.is_set():
+                    raise ConnectionError(f"connection closed before {kind!r} arrived")
+                self._changed.clear()
+                await self._changed.wait()
+
+
+class TalkClient(EventLog):
     """``async with TalkClient(url) as talk: await talk.send_text("hi")``."""
 
     def __init__(
@@ -111,6 +145,7 @@ class TalkClient:
         token: str | None = None,
     ) -> None:
         """``token`` defaults to VOICECTL_ORCHESTRATOR_TOKEN (sent as a bearer header)."""
+        super().__init__()
         self.url = url
         self.open_timeout = open_timeout
         self.token = token if token is not None else os.environ.get(ORCHESTRATOR_TOKEN_ENV) or None
@@ -119,14 +154,10 @@ class TalkClient:
         self.model_id = model_id
         self.voice = voice
         self.session_id = ""
-        self.events: list[Event] = []
         self.audio_frames = 0
         self.playback = PlaybackBuffer(output_sample_rate)
-        self.on_event: Callable[[Event], None] | None = None
         self._connection: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
-        self.closed = asyncio.Event()
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -183,21 +214,6 @@ class TalkClient:
         assert self._connection is not None
         await self._connection.send(json.dumps(message))
 
-    def count(self, kind: str) -> int:
-        return sum(1 for e in self.events if e.get("type") == kind)
-
-    async def wait_for(self, kind: str, *, timeout: float, after: int = 0) -> Event:
-        """Wait for the ``after``-th (0-based) event of ``kind``."""
-        async with asyncio.timeout(timeout):
-            while True:
-                matches = [e for e in self.events if e.get("type") == kind]
-                if len(matches) > after:
-                    return matches[after]
-                if self.closed.is_set():
-                    raise ConnectionError(f"connection closed before {kind!r} arrived")
-                self._changed.clear()
-                await self._changed.wait()
-
     async def _read(self) -> None:
         assert self._connection is not None
         try:
@@ -205,18 +221,14 @@ class TalkClient:
                 if isinstance(message, bytes):
                     self.audio_frames += 1
                     self.playback.receive(message)
-                else:
-                    event = json.loads(message)
-                    event["_at"] = time.perf_counter()
-                    event["_audio_before"] = self.audio_frames
-                    if event.get("type") == "clear":
-                        self.playback.clear(event.get("played_frames"))
-                    elif event.get("type") == "reply.started":
-                        self.playback.start_reply()
-                    self.events.append(event)
-                    if self.on_event is not None:
-                        self.on_event(event)
-                self._changed.set()
+                    self._changed.set()
+                    continue
+                event = json.loads(message)
+                if event.get("type") == "clear":
+                    self.playback.clear(event.get("played_frames"))
+                elif event.get("type") == "reply.started":
+                    self.playback.start_reply()
+                self.record(event, audio_before=self.audio_frames)
         except ConnectionClosed:
             pass
         finally:

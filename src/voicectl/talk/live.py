@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from websockets.exceptions import ConnectionClosed
 
 from voicectl.talk.aec import EchoCanceller
-from voicectl.talk.client import Event, PlaybackBuffer, TalkClient
+from voicectl.talk.client import Event, PlaybackBuffer
+from voicectl.talk.clients import Client
 from voicectl.talk.devices import DuplexDevice
 
 MIC_QUEUE_FRAMES = 50  # 1 s; older microphone frames are dropped if the loop stalls
@@ -63,7 +64,7 @@ class LiveStats:
 
 
 async def run_live(
-    talk: TalkClient,
+    talk: Client,
     device: DuplexDevice,
     *,
     aec: EchoCanceller | None,

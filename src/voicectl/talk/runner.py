@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voicectl.audio.frames import Int16Audio
-from voicectl.talk.client import Event, TalkClient
+from voicectl.talk.client import Event
+from voicectl.talk.clients import Client
 from voicectl.talk.transcripts import turn_open, user_turns
 from voicectl.talk.user_audio import stream_audio
 
@@ -38,7 +39,7 @@ def _add_silence(audio: Int16Audio, sample_rate: int) -> Int16Audio:
     return np.concatenate([audio, np.zeros(int(SILENCE_TAIL_S * sample_rate), np.int16)])
 
 
-async def _ticker(talk: TalkClient) -> None:
+async def _ticker(talk: Client) -> None:
     while True:
         talk.playback.tick()
         await asyncio.sleep(0.005)
@@ -48,7 +49,7 @@ class TalkError(RuntimeError):
     """The orchestrator reported an error instead of replying."""
 
 
-async def _wait_for_reply_or_error(talk: TalkClient, timeout: float) -> None:
+async def _wait_for_reply_or_error(talk: Client, timeout: float) -> None:
     reply = asyncio.ensure_future(talk.wait_for("reply.started", timeout=timeout))
     error = asyncio.ensure_future(talk.wait_for("error", timeout=timeout))
     done, pending = await asyncio.wait({reply, error}, return_when=asyncio.FIRST_COMPLETED)
@@ -60,7 +61,7 @@ async def _wait_for_reply_or_error(talk: TalkClient, timeout: float) -> None:
     next(iter(done)).result()  # re-raise a timeout or a closed connection
 
 
-async def _wait_idle(talk: TalkClient, timeout: float) -> None:
+async def _wait_idle(talk: Client, timeout: float) -> None:
     """Until nothing has happened for a while, no reply is playing and no turn is open."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -77,7 +78,7 @@ async def _wait_idle(talk: TalkClient, timeout: float) -> None:
 
 
 async def run_talk(
-    talk: TalkClient,
+    talk: Client,
     *,
     user_audio: Int16Audio | None,
     text: str | None,

@@ -66,8 +66,9 @@ def shorten_receive_buffer(receiver: RTCRtpReceiver, prefetch: int) -> bool:
     return True
 
 
-class ReplyTrack(MediaStreamTrack):
-    """The agent's voice: paced 20 ms frames from the session, silence when it has none.
+class PacedTrack(MediaStreamTrack):
+    """20 ms PCM16 frames as they are pushed, silence when there are none: the agent's
+    voice here, the user's microphone in voicectl.talk.rtc_client.
 
     aiortc pulls ``recv`` as fast as it returns, so this track keeps real time itself
     (frame n is due at start + n * 20 ms), like aiortc's own AudioStreamTrack.
@@ -154,7 +155,7 @@ class WebRTCTransport:
         self.pc = pc
         self._receive_prefetch = receive_prefetch
         self.settings = settings
-        self.reply = ReplyTrack(settings.output_sample_rate)
+        self.reply = PacedTrack(settings.output_sample_rate)
         self._throttle = throttle
         self._inbound: asyncio.Queue[Inbound | None] = asyncio.Queue(MAX_QUEUED_INBOUND)
         self._channel: RTCDataChannel | None = None

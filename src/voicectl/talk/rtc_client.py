@@ -1,0 +1,174 @@
+"""``TalkClient``'s interface over WebRTC: what the built-in page does, in Python.
+
+Talks to ``voicectl orchestrator --web`` (``http://HOST:PORT``): an aiortc peer
+connection carrying the user's audio track and the ``events`` data channel, offered
+to ``POST /api/offer``. The reply track is resampled to ``output_sample_rate`` and
+played into the same ``PlaybackBuffer`` a WebSocket client uses. Like the page, it
+mutes the reply from ``clear`` until the reply resumes or the next one starts, since
+a WebRTC track cannot be taken back. ``heard`` keeps, for every 20 ms of the reply track,
+when it arrived and whether it carried sound, so that benches can time what a listener
+hears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from types import TracebackType
+from typing import Any, Self
+
+import av
+import httpx
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from voicectl.orchestrator.transports.webrtc import (
+    EVENTS_CHANNEL,
+    RECEIVE_PREFETCH_FRAMES,
+    MicReader,
+    PacedTrack,
+    shorten_receive_buffer,
+)
+from voicectl.talk.client import Event, EventLog, HandshakeRefused, PlaybackBuffer
+from voicectl.tokens import ORCHESTRATOR_TOKEN_ENV
+
+AUDIBLE = ("reply.started", "reply.resumed")
+QUIET = ("clear", "reply.done", "reply.stopped")
+
+
+class RtcTalkClient(EventLog):
+    """``async with RtcTalkClient("http://127.0.0.1:8080") as talk: ...``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        input_sample_rate: int = 16000,
+        output_sample_rate: int = 24000,
+        model_id: str = "",
+        voice: str = "",
+        open_timeout: float = 10.0,
+        token: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.url = url.rstrip("/")
+        self.open_timeout = open_timeout
+        self.token = token if token is not None else os.environ.get(ORCHESTRATOR_TOKEN_ENV) or None
+        self.input_sample_rate = input_sample_rate
+        self.output_sample_rate = output_sample_rate
+        self.model_id = model_id
+        self.voice = voice
+        self.session_id = ""
+        self.audio_frames = 0
+        self.playback = PlaybackBuffer(output_sample_rate)
+        self.heard: list[tuple[float, bool]] = []  # (arrival, carried sound) per 20 ms
+        self._pc = RTCPeerConnection()
+        self._mic = PacedTrack(input_sample_rate)
+        self._muted = False
+        self._in_reply = False
+        self._reader: asyncio.Task[None] | None = None
+        self._channel = self._pc.createDataChannel(EVENTS_CHANNEL)
+        self._channel.on("message", self._on_message)
+        self._channel.on("close", self._gone)
+        self._pc.addTrack(self._mic)
+        self._pc.on("track", self._on_track)
+        self._pc.on("connectionstatechange", self._on_state)
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        await self.close()
+
+    async def connect(self) -> None:
+        await self._pc.setLocalDescription(await self._pc.createOffer())
+        offer = {"type": "offer", "sdp": self._pc.localDescription.sdp,
+                 "model_id": self.model_id, "voice": self.voice}  # fmt: skip
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with httpx.AsyncClient(timeout=self.open_timeout) as http:
+            response = await http.post(f"{self.url}/api/offer", json=offer, headers=headers)
+        if response.status_code != 200:
+            raise HandshakeRefused(response.status_code, _reason(response))
+        answer = response.json()
+        await self._pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+        started = await self.wait_for("started", timeout=self.open_timeout + 20)
+        self.session_id = str(started["session_id"])
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        self._mic.stop()
+        await self._pc.close()
+        self._gone()
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Queue one 20 ms frame of the user's audio; the track sends it in real time."""
+        if not self._mic.push(pcm):
+            raise ConnectionError("the microphone track is not being sent")
+
+    async def send_text(self, text: str) -> None:
+        await self.send_json({"type": "text", "text": text})
+
+    async def send_json(self, message: dict[str, object]) -> None:
+        if self._channel.readyState != "open":
+            raise ConnectionError("the events channel is not open")
+        self._channel.send(json.dumps(message))
+
+    # ---------------------------------------------------------------- inbound
+
+    def _on_message(self, raw: str | bytes) -> None:
+        event: Event = json.loads(raw)
+        kind = event.get("type")
+        if kind == "clear":
+            self.playback.clear(None)  # what is queued here is dropped, as the page mutes
+        elif kind == "reply.started":
+            self.playback.start_reply()
+        if kind in AUDIBLE:
+            self._muted, self._in_reply = False, True
+        elif kind in QUIET:
+            self._muted, self._in_reply = kind == "clear", False
+        self.record(event, audio_before=self.audio_frames)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        for receiver in self._pc.getReceivers():
+            if receiver.track is track:
+                shorten_receive_buffer(receiver, RECEIVE_PREFETCH_FRAMES)
+        self._reader = asyncio.create_task(self._read_reply(track), name="rtc-reply")
+
+    async def _read_reply(self, track: MediaStreamTrack) -> None:
+        reader = MicReader(self.output_sample_rate)
+        try:
+            while True:
+                decoded = await track.recv()
+                assert isinstance(decoded, av.AudioFrame)
+                for pcm in reader.frames(decoded):
+                    sound = any(pcm)
+                    self.heard.append((time.perf_counter(), sound and not self._muted))
+                    if self._muted or not (sound or self._in_reply):
+                        continue  # muted after clear, or the track's idle silence
+                    self.audio_frames += 1
+                    self.playback.receive(pcm)
+        except MediaStreamError:
+            self._gone()
+
+    def _on_state(self) -> None:
+        if self._pc.connectionState in ("failed", "closed"):
+            self._gone()
+
+    def _gone(self) -> None:
+        self.closed.set()
+        self._changed.set()
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body: Any = response.json()
+        return str(body.get("message", body))
+    except ValueError:
+        return response.text.strip()
