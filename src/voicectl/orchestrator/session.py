@@ -72,6 +72,8 @@ class Session:
         self.tts = tts
         self.llm = llm
         self.policy = policy
+        own = transport.pacer_lookahead_frames  # the transport's, where it knows better
+        self.lookahead_frames = policy.pacer_lookahead_frames if own is None else own
         self.state = fsm.State()
         self.conversation = Conversation(system_prompt=system_prompt or None)
         self.telemetry = SessionTelemetry(metrics)
@@ -293,7 +295,7 @@ class Session:
             worker_session=f"{self.settings.session_id}.r{self._reply_count}",
             pacer=Pacer(
                 send=self.transport.send_audio,
-                lookahead_frames=self.policy.pacer_lookahead_frames,
+                lookahead_frames=self.lookahead_frames,
                 on_first_frame=lambda: self._on_first_frame(reply),
             ),
         )

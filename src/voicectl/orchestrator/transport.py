@@ -54,6 +54,11 @@ class SessionSettings:
 class Transport(Protocol):
     """The session's only view of its client."""
 
+    # Frames the pacer sends ahead of their play time, or None for the session policy's
+    # (barge_in.pacer_lookahead_frames). A transport whose client has its own jitter
+    # buffer (WebRTC) needs fewer: every frame ahead is latency.
+    pacer_lookahead_frames: int | None
+
     def incoming(self) -> AsyncIterator[Inbound]:
         """Messages from the client until it disconnects."""
         ...

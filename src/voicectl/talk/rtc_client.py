@@ -13,6 +13,7 @@ hears.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -21,12 +22,16 @@ from typing import Any, Self
 
 import av
 import httpx
+import numpy as np
+import soxr
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from voicectl.orchestrator.transports.webrtc import (
     EVENTS_CHANNEL,
+    FRAME_S,
     RECEIVE_PREFETCH_FRAMES,
+    RTC_SAMPLE_RATE,
     MicReader,
     PacedTrack,
     shorten_receive_buffer,
@@ -35,7 +40,36 @@ from voicectl.talk.client import Event, EventLog, HandshakeRefused, PlaybackBuff
 from voicectl.tokens import ORCHESTRATOR_TOKEN_ENV
 
 AUDIBLE = ("reply.started", "reply.resumed")
+# A frame not pushed within this long after the previous one is sent as silence.
+LATE_S = 0.03
 QUIET = ("clear", "reply.done", "reply.stopped")
+
+
+class LiveTrack(PacedTrack):
+    """A microphone: each frame goes out the moment it is pushed, since whoever pushes
+    keeps real time, as a sound card does. Silence fills in only when no frame came
+    within LATE_S, so the stream never stops. A clock of its own, as the reply track
+    has, would hold each frame until its next tick: up to 20 ms, and more once it lags."""
+
+    def __init__(self, sample_rate: int) -> None:
+        super().__init__(sample_rate)
+        self._pushed = asyncio.Event()
+        self._due: float | None = None
+
+    def push(self, pcm: bytes) -> bool:
+        accepted = super().push(pcm)
+        self._pushed.set()
+        return accepted
+
+    async def _wait_turn(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._due is None:
+            self._due = loop.time()
+        if not self._frames:
+            self._pushed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pushed.wait(), max(0.0, self._due - loop.time()))
+        self._due = loop.time() + (LATE_S if self._frames else FRAME_S)
 
 
 class RtcTalkClient(EventLog):
@@ -65,7 +99,10 @@ class RtcTalkClient(EventLog):
         self.playback = PlaybackBuffer(output_sample_rate)
         self.heard: list[tuple[float, bool]] = []  # (arrival, carried sound) per 20 ms
         self._pc = RTCPeerConnection()
-        self._mic = PacedTrack(input_sample_rate)
+        # Sent at 48 kHz: aiortc's own resampler would hold back up to a frame.
+        self._mic = LiveTrack(RTC_SAMPLE_RATE)
+        self._upsample = soxr.ResampleStream(input_sample_rate, RTC_SAMPLE_RATE, 1, dtype="int16")
+        self._unsent = bytearray()
         self._muted = False
         self._in_reply = False
         self._reader: asyncio.Task[None] | None = None
@@ -109,8 +146,13 @@ class RtcTalkClient(EventLog):
 
     async def send_audio(self, pcm: bytes) -> None:
         """Queue one 20 ms frame of the user's audio; the track sends it in real time."""
-        if not self._mic.push(pcm):
-            raise ConnectionError("the microphone track is not being sent")
+        samples = np.frombuffer(pcm, dtype="<i2")
+        self._unsent += self._upsample.resample_chunk(samples).astype("<i2").tobytes()
+        width = 2 * self._mic.samples
+        while len(self._unsent) >= width:
+            frame, self._unsent = bytes(self._unsent[:width]), self._unsent[width:]
+            if not self._mic.push(frame):
+                raise ConnectionError("the microphone track is not being sent")
 
     async def send_text(self, text: str) -> None:
         await self.send_json({"type": "text", "text": text})

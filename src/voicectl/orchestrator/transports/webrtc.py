@@ -101,12 +101,7 @@ class PacedTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        else:
-            self._index += 1
-            await asyncio.sleep(max(0.0, self._start + self._index * FRAME_S - loop.time()))
+        await self._wait_turn()
         pcm = self._frames.popleft() if self._frames else self._silence
         if pcm is not self._silence:
             self.frames_played += 1
@@ -115,7 +110,15 @@ class PacedTrack(MediaStreamTrack):
         frame.sample_rate = self.sample_rate
         frame.pts = self._index * self.samples
         frame.time_base = fractions.Fraction(1, self.sample_rate)
+        self._index += 1
         return frame
+
+    async def _wait_turn(self) -> None:
+        """Until frame ``_index`` is due: start + index * 20 ms."""
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        await asyncio.sleep(max(0.0, self._start + self._index * FRAME_S - loop.time()))
 
 
 class MicReader:
@@ -141,6 +144,11 @@ class WebRTCTransport:
     Made by the web server (orchestrator/web.py) once the offer is answered: the mic
     track and the data channel arrive on ``pc`` as the page sends them.
     """
+
+    # The reply track plays on its own clock and the browser has a jitter buffer: one
+    # frame ahead absorbs the pacer's lateness, and every frame more would be 20 ms of
+    # delay in the track's queue.
+    pacer_lookahead_frames: int | None = 1
 
     def __init__(
         self,

@@ -146,6 +146,9 @@ class WebSocketTransport:
     transport's: another transport negotiates the same SessionSettings its own way).
     """
 
+    # The policy's: the client's playback buffer is filled that far ahead.
+    pacer_lookahead_frames: int | None = None
+
     @classmethod
     async def accept(
         cls,
