@@ -189,8 +189,8 @@ class WebRTCTransport:
     # ---------------------------------------------------------------- inbound
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind != "audio":
-            return
+        if track.kind != "audio" or self._readers:
+            return  # one microphone: a second audio track is not heard
         if self._receive_prefetch is not None:
             for receiver in self.pc.getReceivers():
                 if receiver.track is track:
