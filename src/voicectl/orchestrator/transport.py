@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from voicectl.orchestrator.events import ServerEvent
+from voicectl.audio.frames import frame_bytes
+from voicectl.orchestrator.events import ServerEvent, Started
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,17 @@ class SessionSettings:
     output_sample_rate: int
     model_id: str = ""
     voice: str = ""
+
+
+def started(settings: SessionSettings) -> Started:
+    """The event that tells a client its session is on, and every frame's size."""
+    return Started(
+        session_id=settings.session_id,
+        input_sample_rate=settings.input_sample_rate,
+        output_sample_rate=settings.output_sample_rate,
+        input_frame_bytes=frame_bytes(settings.input_sample_rate),
+        output_frame_bytes=frame_bytes(settings.output_sample_rate),
+    )
 
 
 class Transport(Protocol):

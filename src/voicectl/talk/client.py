@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -96,14 +96,53 @@ class HandshakeRefused(Exception):
         self.reason = reason
 
 
-class EventLog:
-    """The events a client received, stamped on arrival, and waiting for one of them."""
+class ClientOptions(TypedDict, total=False):
+    """How a client opens a conversation (every client, every transport)."""
 
-    def __init__(self) -> None:
+    input_sample_rate: int  # default 16000
+    output_sample_rate: int  # default 24000
+    model_id: str  # "" = the orchestrator's default voice
+    voice: str
+    open_timeout: float  # seconds; default 10
+    token: str | None  # default VOICECTL_ORCHESTRATOR_TOKEN (a bearer token)
+
+
+class ConversationClient:
+    """What every client keeps: its options, the events it received (stamped on
+    arrival), the virtual speaker, and ``async with`` around ``connect``/``close``."""
+
+    def __init__(self, url: str, **options: Unpack[ClientOptions]) -> None:
+        self.url = url
+        self.input_sample_rate = options.get("input_sample_rate", 16000)
+        self.output_sample_rate = options.get("output_sample_rate", 24000)
+        self.model_id = options.get("model_id", "")
+        self.voice = options.get("voice", "")
+        self.open_timeout = options.get("open_timeout", 10.0)
+        token = options.get("token")
+        self.token = token if token is not None else os.environ.get(ORCHESTRATOR_TOKEN_ENV) or None
+        self.session_id = ""
+        self.audio_frames = 0
+        self.playback = PlaybackBuffer(self.output_sample_rate)
         self.events: list[Event] = []
         self.on_event: Callable[[Event], None] | None = None
         self._changed = asyncio.Event()
         self.closed = asyncio.Event()
+
+    async def connect(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        await self.close()
 
     def record(self, event: Event, *, audio_before: int) -> None:
         """Keep ``event`` with its arrival time (``_at``) and the audio frames before it."""
@@ -130,44 +169,13 @@ class EventLog:
                 await self._changed.wait()
 
 
-class TalkClient(EventLog):
+class TalkClient(ConversationClient):
     """``async with TalkClient(url) as talk: await talk.send_text("hi")``."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        input_sample_rate: int = 16000,
-        output_sample_rate: int = 24000,
-        model_id: str = "",
-        voice: str = "",
-        open_timeout: float = 10.0,
-        token: str | None = None,
-    ) -> None:
-        """``token`` defaults to VOICECTL_ORCHESTRATOR_TOKEN (sent as a bearer header)."""
-        super().__init__()
-        self.url = url
-        self.open_timeout = open_timeout
-        self.token = token if token is not None else os.environ.get(ORCHESTRATOR_TOKEN_ENV) or None
-        self.input_sample_rate = input_sample_rate
-        self.output_sample_rate = output_sample_rate
-        self.model_id = model_id
-        self.voice = voice
-        self.session_id = ""
-        self.audio_frames = 0
-        self.playback = PlaybackBuffer(output_sample_rate)
+    def __init__(self, url: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(url, **options)
         self._connection: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:  # fmt: skip
-        await self.close()
 
     async def connect(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None

@@ -4,9 +4,9 @@ endpoint), and both clients answer to the same calls."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, Unpack
 
-from voicectl.talk.client import TalkClient
+from voicectl.talk.client import ClientOptions, TalkClient
 
 if TYPE_CHECKING:  # aiortc loads only for a WebRTC URL
     from voicectl.talk.rtc_client import RtcTalkClient
@@ -19,23 +19,10 @@ def is_webrtc(url: str) -> bool:
     return url.startswith(WEBRTC_SCHEMES)
 
 
-def talk_client(
-    url: str,
-    *,
-    input_sample_rate: int = 16000,
-    output_sample_rate: int = 24000,
-    model_id: str = "",
-    voice: str = "",
-    open_timeout: float = 10.0,
-    token: str | None = None,
-) -> Client:
+def talk_client(url: str, **options: Unpack[ClientOptions]) -> Client:
     """A client for ``url``; enter it (``async with``) to connect."""
-    kind: type[TalkClient] | type[RtcTalkClient] = TalkClient
     if is_webrtc(url):
         from voicectl.talk.rtc_client import RtcTalkClient
 
-        kind = RtcTalkClient
-    return kind(
-        url, input_sample_rate=input_sample_rate, output_sample_rate=output_sample_rate,
-        model_id=model_id, voice=voice, open_timeout=open_timeout, token=token,
-    )  # fmt: skip
+        return RtcTalkClient(url, **options)
+    return TalkClient(url, **options)

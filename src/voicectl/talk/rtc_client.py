@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, Unpack
 
 import av
 import httpx
@@ -36,8 +34,7 @@ from voicectl.orchestrator.transports.webrtc import (
     PacedTrack,
     shorten_receive_buffer,
 )
-from voicectl.talk.client import Event, EventLog, HandshakeRefused, PlaybackBuffer
-from voicectl.tokens import ORCHESTRATOR_TOKEN_ENV
+from voicectl.talk.client import ClientOptions, ConversationClient, Event, HandshakeRefused
 
 AUDIBLE = ("reply.started", "reply.resumed")
 # A frame not pushed within this long after the previous one is sent as silence.
@@ -72,36 +69,18 @@ class LiveTrack(PacedTrack):
         self._due = loop.time() + (LATE_S if self._frames else FRAME_S)
 
 
-class RtcTalkClient(EventLog):
+class RtcTalkClient(ConversationClient):
     """``async with RtcTalkClient("http://127.0.0.1:8080") as talk: ...``."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        input_sample_rate: int = 16000,
-        output_sample_rate: int = 24000,
-        model_id: str = "",
-        voice: str = "",
-        open_timeout: float = 10.0,
-        token: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.url = url.rstrip("/")
-        self.open_timeout = open_timeout
-        self.token = token if token is not None else os.environ.get(ORCHESTRATOR_TOKEN_ENV) or None
-        self.input_sample_rate = input_sample_rate
-        self.output_sample_rate = output_sample_rate
-        self.model_id = model_id
-        self.voice = voice
-        self.session_id = ""
-        self.audio_frames = 0
-        self.playback = PlaybackBuffer(output_sample_rate)
+    def __init__(self, url: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(url.rstrip("/"), **options)
         self.heard: list[tuple[float, bool]] = []  # (arrival, carried sound) per 20 ms
         self._pc = RTCPeerConnection()
         # Sent at 48 kHz: aiortc's own resampler would hold back up to a frame.
         self._mic = LiveTrack(RTC_SAMPLE_RATE)
-        self._upsample = soxr.ResampleStream(input_sample_rate, RTC_SAMPLE_RATE, 1, dtype="int16")
+        self._upsample = soxr.ResampleStream(
+            self.input_sample_rate, RTC_SAMPLE_RATE, 1, dtype="int16"
+        )
         self._unsent = bytearray()
         self._muted = False
         self._in_reply = False
@@ -112,16 +91,6 @@ class RtcTalkClient(EventLog):
         self._pc.addTrack(self._mic)
         self._pc.on("track", self._on_track)
         self._pc.on("connectionstatechange", self._on_state)
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:  # fmt: skip
-        await self.close()
 
     async def connect(self) -> None:
         await self._pc.setLocalDescription(await self._pc.createOffer())

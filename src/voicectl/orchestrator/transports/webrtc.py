@@ -26,8 +26,8 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 
 from voicectl.audio.frames import frame_bytes
-from voicectl.orchestrator.events import Error, ServerEvent, Started, to_json
-from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings
+from voicectl.orchestrator.events import Error, ServerEvent, to_json
+from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings, started
 from voicectl.orchestrator.transports.websocket import (
     BAD_MESSAGES_CLOSE,
     ERROR_EVENTS_PER_S,
@@ -178,13 +178,7 @@ class WebRTCTransport:
         pc.on("track", self._on_track)
         pc.on("datachannel", self._on_channel)
         pc.on("connectionstatechange", self._on_state)
-        self.send_event(Started(
-            session_id=settings.session_id,
-            input_sample_rate=settings.input_sample_rate,
-            output_sample_rate=settings.output_sample_rate,
-            input_frame_bytes=frame_bytes(settings.input_sample_rate),
-            output_frame_bytes=frame_bytes(settings.output_sample_rate),
-        ))  # fmt: skip
+        self.send_event(started(settings))
 
     # ---------------------------------------------------------------- inbound
 

@@ -24,14 +24,20 @@ from voicectl.orchestrator.events import (
     EventError,
     ServerEvent,
     Start,
-    Started,
     Text,
     load_json,
     parse_client_event,
     quoted,
     to_json,
 )
-from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings, TextIn
+from voicectl.orchestrator.transport import (
+    AudioIn,
+    BadInput,
+    Inbound,
+    SessionSettings,
+    TextIn,
+    started,
+)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 START_TIMEOUT_S = 30.0
@@ -188,13 +194,7 @@ class WebSocketTransport:
         except ConnectionClosed:  # the client went away during the handshake
             return None
         transport = cls(connection, settings, throttle=throttle)
-        transport.send_event(Started(
-            session_id=settings.session_id,
-            input_sample_rate=settings.input_sample_rate,
-            output_sample_rate=settings.output_sample_rate,
-            input_frame_bytes=frame_bytes(settings.input_sample_rate),
-            output_frame_bytes=frame_bytes(settings.output_sample_rate),
-        ))  # fmt: skip
+        transport.send_event(started(settings))
         return transport
 
     def __init__(
