@@ -29,8 +29,6 @@ from voicectl.audio.frames import frame_bytes
 from voicectl.orchestrator.events import Error, ServerEvent, to_json
 from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings, started
 from voicectl.orchestrator.transports.websocket import (
-    BAD_MESSAGES_CLOSE,
-    ERROR_EVENTS_PER_S,
     MAX_QUEUED_AUDIO_FRAMES,
     MAX_QUEUED_EVENTS,
     TOO_MANY_BAD,
@@ -222,14 +220,11 @@ class WebRTCTransport:
             message = BadInput("bad_frame", "send audio on the microphone track, not here")
         else:
             message = parse_message(raw, input_frame_bytes=0)
-        if isinstance(message, BadInput):
-            bad = self._bad.count()
-            if bad > BAD_MESSAGES_CLOSE:
-                self._disconnect(TOO_MANY_BAD)
-                return
-            if bad > ERROR_EVENTS_PER_S:
-                return
-        self._offer(message)
+        verdict = self._bad.judge() if isinstance(message, BadInput) else "answer"
+        if verdict == "close":
+            self._disconnect(TOO_MANY_BAD)
+        elif verdict == "answer":
+            self._offer(message)
 
     def _offer(self, message: Inbound) -> None:
         try:

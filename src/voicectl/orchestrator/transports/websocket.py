@@ -12,6 +12,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
+from typing import Literal
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -144,6 +145,14 @@ class BadMessageWindow:
         self._count += 1
         return self._count
 
+    def judge(self) -> Literal["answer", "drop", "close"]:
+        """Count one more bad message: answer it with an error, drop it (this second's
+        errors are spent), or close the connection (a flood)."""
+        count = self.count()
+        if count > BAD_MESSAGES_CLOSE:
+            return "close"
+        return "drop" if count > ERROR_EVENTS_PER_S else "answer"
+
 
 class WebSocketTransport:
     """Adapts one websockets connection to the session's Transport interface.
@@ -225,14 +234,12 @@ class WebSocketTransport:
                     message: Inbound = BadInput("rate_limited", limited)
                 else:
                     message = parse_message(raw, input_frame_bytes=self.input_frame_bytes)
-                if isinstance(message, BadInput):
-                    bad = self._bad.count()
-                    if bad > BAD_MESSAGES_CLOSE:
-                        self._disconnect(TOO_MANY_BAD)
-                        return
-                    if bad > ERROR_EVENTS_PER_S:
-                        continue  # answered enough this second: drop, don't queue
-                yield message
+                verdict = self._bad.judge() if isinstance(message, BadInput) else "answer"
+                if verdict == "close":
+                    self._disconnect(TOO_MANY_BAD)
+                    return
+                if verdict == "answer":  # a dropped one is not queued
+                    yield message
         except ConnectionClosed:
             return
 
