@@ -79,7 +79,9 @@ def test_a_worker_without_a_port_is_a_usage_error(target: str) -> None:
     assert "HOST:PORT" in result.stderr
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8765", "127.0.0.1:8765", "ws://127.0.0.1"])
+@pytest.mark.parametrize(  # http:// is the --web endpoint's (WebRTC): test_webrtc_cli.py
+    "url", ["ftp://127.0.0.1:8765", "127.0.0.1:8765", "ws://127.0.0.1", "http://127.0.0.1"]
+)
 def test_a_bad_orchestrator_url_is_a_usage_error(url: str) -> None:
     result = run("talk", "--url", url, "--text", "hi")
     assert result.returncode == 2, result.stderr
@@ -120,7 +122,7 @@ def test_piped_output_has_whole_lines(worker_process: tuple[str, object]) -> Non
     assert "piper:en_US-joe-medium" in listed.stdout, listed.stdout
     assert "…" not in listed.stdout, "a column was cut"
     bad = subprocess.run(
-        [*VOICECTL, "talk", "--url", "http://127.0.0.1:8765/some/long/path", "--text", "hi"],
+        [*VOICECTL, "talk", "--url", "ftp://127.0.0.1:8765/some/long/path", "--text", "hi"],
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert bad.returncode == 2
