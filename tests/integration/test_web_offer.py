@@ -14,8 +14,7 @@ import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
-from voicectl.orchestrator.asr import AsrEngine
-from voicectl.orchestrator.config import OrchestratorConfig
+from tests.conftest import OrchestratorFactory
 from voicectl.orchestrator.quotas import ClientLimits
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.talk.client import HandshakeRefused
@@ -38,21 +37,13 @@ Factory = Callable[..., Awaitable[Orchestrator]]
 
 
 @pytest.fixture
-async def web(asr_engine: AsrEngine, mock_worker: Worker) -> AsyncIterator[Factory]:
-    started: list[Orchestrator] = []
+def web(make_orchestrator: OrchestratorFactory, mock_worker: Worker) -> Factory:
+    """Orchestrators (conftest's) in front of the mock worker, with the page on."""
 
     async def factory(**overrides: Any) -> Orchestrator:
-        config = OrchestratorConfig(
-            ws_port=0, web="127.0.0.1:0", worker=mock_worker.address, **overrides
-        )
-        orchestrator = Orchestrator(config, asr=asr_engine)
-        await orchestrator.start()
-        started.append(orchestrator)
-        return orchestrator
+        return await make_orchestrator(mock_worker.address, web="127.0.0.1:0", **overrides)
 
-    yield factory
-    for orchestrator in started:
-        await orchestrator.stop()
+    return factory
 
 
 def base(orchestrator: Orchestrator) -> str:
