@@ -8,7 +8,7 @@ default:
 
 # Install the project and dev tools into .venv from uv.lock.
 sync:
-    uv sync --frozen --extra audio --extra peer
+    uv sync --frozen --extra audio --extra peer --extra livekit
     python3 -m pip --python .venv/bin/python install --quiet torch==2.13.0
 
 # ruff lint + format check.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 
 import pytest
 
+from tests.livekit_server import INSTALL_HINT, LiveKitServer, livekit_server, server_binary
 from tests.strict_skips import (  # noqa: F401  (hooks: --no-skips, VOICECTL_NO_SKIPS=1)
     pytest_addoption,
     pytest_make_collect_report,
@@ -89,3 +90,14 @@ async def make_orchestrator(asr_engine: AsrEngine) -> AsyncIterator[Orchestrator
     yield factory
     for orchestrator in started:
         await orchestrator.stop()
+
+
+@pytest.fixture(scope="session")
+def livekit() -> Iterator[LiveKitServer]:
+    """A real livekit-server on loopback, started once (tests/livekit_server.py)."""
+    pytest.importorskip("livekit.api", reason="the livekit extra: uv sync --extra livekit")
+    binary = server_binary()
+    if binary is None:
+        pytest.skip(f"no livekit-server binary: {INSTALL_HINT}")
+    with livekit_server(binary) as server:
+        yield server

@@ -23,6 +23,7 @@ from voicectl.audio.frames import Int16Audio, samples_per_frame
 from voicectl.bench.fal import machine_info
 from voicectl.bench.page_trace import quiet_from
 from voicectl.bench.stats import Summary
+from voicectl.livekit_tokens import LiveKitCredentials
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
@@ -38,7 +39,7 @@ INTERRUPTION = "Stop, wait a moment please."
 SPEECH_RMS = 500.0  # int16 RMS above which a 20 ms frame counts as speech onset/offset
 
 
-TRANSPORTS = ("websocket", "webrtc")
+TRANSPORTS = ("websocket", "webrtc", "livekit")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,13 +48,22 @@ class ConversationBenchConfig:
     url: str | None = None  # a running orchestrator (ws:// or the --web http://); None = embedded
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
     seed: int = 1
-    transport: str = "websocket"  # the embedded orchestrator's: websocket | webrtc
+    # The embedded orchestrator's: websocket | webrtc | livekit (orchestrator.livekit's server).
+    transport: str = "websocket"
 
 
 @dataclass
 class Stack:
     url: str
     orchestrator: Orchestrator | None
+    livekit: LiveKitCredentials | None = None  # what signs the tokens of livekit:// clients
+
+    def client(self) -> Client:
+        """A client of this stack at the benches' rate; enter it to connect."""
+        if self.livekit is not None:
+            return talk_client(self.url, input_sample_rate=RATE, output_sample_rate=RATE,
+                               livekit=self.livekit)  # fmt: skip
+        return talk_client(self.url, input_sample_rate=RATE, output_sample_rate=RATE)
 
     def session(self, session_id: str) -> Session | None:
         if self.orchestrator is None:
@@ -75,7 +85,12 @@ async def stack(config: ConversationBenchConfig) -> AsyncIterator[Stack]:
     await orchestrator.start()
     try:
         url = orchestrator.web.address if orchestrator.web is not None else orchestrator.address
-        yield Stack(url=url, orchestrator=orchestrator)
+        credentials = None
+        if config.transport == "livekit":  # each client a room of its own (no path)
+            assert orchestrator.livekit is not None
+            credentials = orchestrator.livekit.credentials
+            url = credentials.url.replace("ws", "livekit", 1) + "/"
+        yield Stack(url=url, orchestrator=orchestrator, livekit=credentials)
     finally:
         await orchestrator.stop()
 
@@ -193,9 +208,7 @@ async def run_bargein(
             is_noise = run % 2 == 1
             clip = noise(100, level=0.3, sample_rate=RATE, seed=run) if is_noise else speech
             audio = np.concatenate([clip, silence])
-            async with talk_client(
-                bench.url, input_sample_rate=RATE, output_sample_rate=RATE
-            ) as talk:
+            async with bench.client() as talk:
                 ticker = asyncio.create_task(_ticker(talk))
                 await talk.send_text(REPLY_PROMPT)
                 await talk.wait_for("reply.started", timeout=60)
@@ -260,9 +273,7 @@ async def run_jitter(config: ConversationBenchConfig, *, sessions: int) -> Jitte
             )
 
         async def one() -> str:
-            async with talk_client(
-                bench.url, input_sample_rate=RATE, output_sample_rate=RATE
-            ) as talk:
+            async with bench.client() as talk:
                 await talk.send_text(REPLY_PROMPT)
                 await talk.wait_for("reply.done", timeout=120)
                 return talk.session_id

@@ -31,7 +31,7 @@ from voicectl.bench.stats import Summary
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
 from voicectl.talk.client import Event
-from voicectl.talk.clients import Client, talk_client
+from voicectl.talk.clients import Client
 from voicectl.talk.transcripts import turn_open
 from voicectl.talk.user_audio import stream_audio
 
@@ -135,7 +135,7 @@ async def speak_turn(
     audio = np.concatenate([speech.audio, np.zeros(int(tail_s * RATE), dtype=np.int16)])
     if timeout is None:
         timeout = 60.0 + 2 * speech.audio.size / RATE
-    async with talk_client(bench.url, input_sample_rate=RATE, output_sample_rate=RATE) as talk:
+    async with bench.client() as talk:
         talk.on_event = _asr_recorder(bench.orchestrator)
         sent_at: dict[int, float] = {}
         await stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))

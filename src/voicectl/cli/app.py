@@ -17,6 +17,7 @@ from voicectl.cli import (
     registry,
     say,
     talk,
+    token,
     worker,
 )
 
@@ -50,6 +51,7 @@ app.command("say", help=say.HELP)(say.say_command)
 app.command("orchestrator", help=orchestrator.HELP)(orchestrator.orchestrator_command)
 app.command("talk", help=talk.HELP)(talk.talk_command)
 app.command("doctor", help=doctor.HELP)(doctor.doctor_command)
+app.command("token", help=token.HELP)(token.token_command)
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
 app.add_typer(health.app, name="health")

@@ -42,10 +42,11 @@ from voicectl.cli.common import (
     print_json,
     start_logging,
 )
-from voicectl.orchestrator.config import OrchestratorConfig
+from voicectl.livekit_tokens import LiveKitConfigError, LiveKitCredentials
+from voicectl.orchestrator.config import LiveKitSettings, OrchestratorConfig
 from voicectl.rpc.client import TTSClient
 from voicectl.talk.client import HandshakeRefused
-from voicectl.talk.clients import is_webrtc
+from voicectl.talk.clients import transport_of
 from voicectl.talk.user_audio import UserAudioError
 from voicectl.worker.config import load_worker_config
 from voicectl.worker.server import Worker
@@ -65,18 +66,26 @@ def _config(
     """``webrtc``: this bench also runs over WebRTC (e2e, bargein); ``transport`` is then
     the embedded orchestrator's, and a URL's own scheme says which one it speaks."""
     if transport is not None and transport not in TRANSPORTS:
-        fail(f"--transport {transport!r}: use websocket or webrtc", Exit.USAGE)
+        fail(f"--transport {transport!r}: use websocket, webrtc or livekit", Exit.USAGE)
     if url is not None:
-        if transport is not None and is_webrtc(url) != (transport == "webrtc"):
-            fail(f"--url {url!r} speaks {'webrtc' if is_webrtc(url) else 'websocket'}, "
-                 f"not {transport}: leave --transport out with --url", Exit.USAGE)  # fmt: skip
+        if transport is not None and transport_of(url) != transport:
+            fail(f"--url {url!r} speaks {transport_of(url)}, not {transport}: leave "
+                 "--transport out with --url", Exit.USAGE)  # fmt: skip
         check_orchestrator(url, timeout=connect_timeout, webrtc=webrtc)
+    livekit = LiveKitSettings()
+    if transport == "livekit" and url is None:
+        try:  # the embedded orchestrator joins this server as its agent
+            found = LiveKitCredentials.resolve("")
+        except LiveKitConfigError as exc:
+            fail(f"--transport livekit: {exc}", Exit.USAGE)
+        livekit = LiveKitSettings(url=found.url, api_key=found.api_key,
+                                  api_secret=found.api_secret)  # fmt: skip
     if worker is not None:
         check_worker(worker, timeout=connect_timeout)
     return ConversationBenchConfig(
         runs=runs,
         url=url,
-        orchestrator=OrchestratorConfig(worker=worker or "", model_id=model),
+        orchestrator=OrchestratorConfig(worker=worker or "", model_id=model, livekit=livekit),
         transport=transport or "websocket",
     )
 
@@ -131,12 +140,15 @@ LOG = typer.Option("warning", help=LOG_LEVEL_HELP)
 CONNECT = typer.Option(10.0, help=CONNECT_ANY_HELP)
 TRANSPORT = typer.Option(
     None,
-    help="websocket (default) or webrtc: how the client talks to the embedded orchestrator "
-    "(webrtc: an aiortc peer on its --web endpoint). A --url's scheme decides on its own.",
+    help="websocket (default), webrtc or livekit: how the client talks to the embedded "
+    "orchestrator (webrtc: an aiortc peer on its --web endpoint; livekit: a room on the "
+    "LiveKit server of LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET). A --url's "
+    "scheme decides on its own.",
 )
 URL_RTC = typer.Option(
-    None, help="ws://HOST:PORT of a running orchestrator, or http://HOST:PORT of its --web "
-    "endpoint (WebRTC) (default: embedded).",
+    None, help="ws://HOST:PORT of a running orchestrator, http://HOST:PORT of its --web "
+    "endpoint (WebRTC), or livekit://HOST:PORT/ of the LiveKit server it serves "
+    "(default: embedded).",
 )  # fmt: skip
 
 

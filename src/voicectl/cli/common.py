@@ -167,16 +167,18 @@ def _reach(service: str, host: str, port: int, option: str, timeout: float) -> N
 
 
 def check_ws_url(url: str, option: str = "--url", *, webrtc: bool = False) -> None:
-    """``ws://HOST:PORT`` or ``wss://HOST:PORT`` (with ``webrtc``, also ``http(s)://``),
-    or exit 2 naming ``option``."""
+    """``ws://HOST:PORT`` or ``wss://HOST:PORT`` (with ``webrtc``, also ``http(s)://`` and
+    a LiveKit room's ``livekit(s)://HOST:PORT/ROOM``), or exit 2 naming ``option``."""
     parsed = urlsplit(url)
     try:
         port = parsed.port
     except ValueError:
         port = None
-    schemes = ("ws", "wss", "http", "https") if webrtc else ("ws", "wss")
+    media = ("http", "https", "livekit", "livekits")
+    schemes = ("ws", "wss", *media) if webrtc else ("ws", "wss")
     if parsed.scheme not in schemes or not parsed.hostname or port is None:
-        page = ", or http://HOST:PORT of its --web page (WebRTC)" if webrtc else ""
+        page = (", http://HOST:PORT of its --web page (WebRTC), or livekit://HOST:PORT/ROOM "
+                "(a room of a LiveKit server)") if webrtc else ""  # fmt: skip
         fail(f"{option} {url!r}: give the orchestrator as ws://HOST:PORT "
              f"(wss:// with TLS){page}, e.g. ws://127.0.0.1:8765", Exit.USAGE)  # fmt: skip
 

@@ -17,6 +17,7 @@ from voicectl.cli.common import (
     fail,
     start_logging,
 )
+from voicectl.livekit_tokens import LiveKitConfigError
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.registry.base import RegistryUnavailable
 
@@ -26,11 +27,16 @@ Without --worker it runs an embedded worker on the default Piper voice.
 
 Example: voicectl orchestrator --ws-port 8765 --worker 127.0.0.1:50051
 Example: voicectl orchestrator --web 127.0.0.1:8080   (then open http://127.0.0.1:8080/)
+Example: voicectl orchestrator --livekit ws://127.0.0.1:7880 --livekit-key K --livekit-secret S
 """
 
 
 # Keys whose flag is not ``--`` + the key with dashes, so errors name the flag typed.
-FLAGS = {"llm.kind": "--llm", "llm.base_url": "--llm-url", "llm.model": "--llm-model"}
+FLAGS = {
+    "llm.kind": "--llm", "llm.base_url": "--llm-url", "llm.model": "--llm-model",
+    "livekit.url": "--livekit", "livekit.api_key": "--livekit-key",
+    "livekit.api_secret": "--livekit-secret",
+}  # fmt: skip
 
 
 def orchestrator_command(
@@ -40,6 +46,17 @@ def orchestrator_command(
         None,
         help="Also serve the browser page and its WebRTC endpoint on HOST:PORT "
         "(e.g. 127.0.0.1:8080); open http://HOST:PORT/ to talk.",
+    ),
+    livekit: str | None = typer.Option(
+        None,
+        help="Also be the agent of this LiveKit server's rooms (ws://HOST:PORT): it joins "
+        "each room a user opens.",
+    ),
+    livekit_key: str | None = typer.Option(
+        None, help="LiveKit API key (default: livekit.api_key, then LIVEKIT_API_KEY)."
+    ),
+    livekit_secret: str | None = typer.Option(
+        None, help="LiveKit API secret (default: livekit.api_secret, then LIVEKIT_API_SECRET)."
     ),
     worker: str | None = typer.Option(
         None,
@@ -78,6 +95,7 @@ def orchestrator_command(
         "redis": redis,
         "routing": routing,
         "llm": {"kind": llm, "base_url": llm_url, "model": llm_model},
+        "livekit": {"url": livekit, "api_key": livekit_key, "api_secret": livekit_secret},
     }
     try:
         settings = load_orchestrator_config(config, cli=given, flags=FLAGS)
@@ -85,6 +103,8 @@ def orchestrator_command(
         fail(str(exc), Exit.USAGE)
     try:
         asyncio.run(serve_orchestrator(settings))
+    except LiveKitConfigError as exc:
+        fail(str(exc), Exit.USAGE)
     except RegistryUnavailable as exc:
         fail(str(exc), Exit.UNAVAILABLE)
     except OSError as exc:

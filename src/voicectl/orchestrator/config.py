@@ -24,6 +24,7 @@ from pydantic_settings import NoDecode
 
 from voicectl.config_errors import allowed, comma_list
 from voicectl.config_layers import Layer, LayeredSettings, Resolved, resolve, resolve_layers
+from voicectl.livekit_tokens import LiveKitConfigError, server_url
 from voicectl.orchestrator.fsm import Phase
 from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
 from voicectl.orchestrator.quotas import ClientLimits
@@ -49,6 +50,17 @@ class LLMSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LiveKitSettings:
+    """``--livekit``: join the rooms of a LiveKit server as their agent (docs/webrtc.md)."""
+
+    url: str = ""  # ws://HOST:PORT of the server; empty = off
+    api_key: str = ""  # empty = LIVEKIT_API_KEY
+    api_secret: str = ""  # empty = LIVEKIT_API_SECRET
+    agent_name: str = ""  # empty = every new room; else rooms that ask for this agent
+    public_url: str = ""  # the serverUrl browsers are given; empty = url
+
+
+@dataclass(frozen=True, kw_only=True)
 class OrchestratorConfig:
     host: str = "127.0.0.1"
     ws_port: int = 8765
@@ -71,6 +83,7 @@ class OrchestratorConfig:
     allowed_origins: tuple[str, ...] = ()  # empty = same-origin pages and non-browsers
     tts_timeouts: FrameTimeouts = field(default_factory=FrameTimeouts)  # a silent worker
     client_limits: ClientLimits = field(default_factory=ClientLimits)  # sessions, rate
+    livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
 
 
 _BASE = OrchestratorConfig()
@@ -184,6 +197,28 @@ class AuthKeys(_Keys):
     _lists = field_validator("tokens", "allowed_origins", mode="before")(comma_list)
 
 
+class LiveKitKeys(_Keys):
+    url: str = Field(
+        "", json_schema_extra=allowed("ws://HOST:PORT or wss://HOST of a LiveKit server, or empty")
+    )
+    api_key: str = ""
+    api_secret: str = ""
+    agent_name: str = Field(
+        "", max_length=128, json_schema_extra=allowed("a name of 1..128 characters, or empty")
+    )
+    public_url: str = Field(
+        "", json_schema_extra=allowed("the ws:// or wss:// URL browsers reach, or empty")
+    )
+
+    @field_validator("url", "public_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        try:
+            return server_url(value) if value.strip() else ""
+        except LiveKitConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class OrchestratorSettings(LayeredSettings):
     """Every orchestrator key, once, with what it accepts (configs/orchestrator.yaml)."""
 
@@ -208,6 +243,7 @@ class OrchestratorSettings(LayeredSettings):
     turns: TurnsKeys = TurnsKeys()
     auth: AuthKeys = AuthKeys()
     tts: TtsKeys = TtsKeys()
+    livekit: LiveKitKeys = LiveKitKeys()
     metrics_port: int | None = Field(_BASE.metrics_port, ge=0, le=65535)
     redis: str = _BASE.redis
     routing: str = Field(
@@ -308,6 +344,7 @@ class OrchestratorSettings(LayeredSettings):
             tts_timeouts=FrameTimeouts(
                 first_frame=self.tts.first_frame_timeout_s, stall=self.tts.stall_timeout_s
             ),
+            livekit=LiveKitSettings(**self.livekit.model_dump()),
         )
 
 

@@ -38,7 +38,8 @@ from voicectl.registry.last_known import LastKnownRegistry
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.registry.routing import Router, RoutingConfig, parse_policy
 
-if TYPE_CHECKING:  # aiortc loads only with --web
+if TYPE_CHECKING:  # aiortc loads only with --web, livekit only with --livekit
+    from voicectl.orchestrator.livekit_agent import LiveKitAgent
     from voicectl.orchestrator.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class Orchestrator:
         self.metrics = OrchestratorMetrics()
         self.metrics_server: MetricsServer | None = None
         self.web: WebServer | None = None  # --web: the browser page over WebRTC
+        self.livekit: LiveKitAgent | None = None  # --livekit: rooms of a LiveKit server
         self.admission = Admission(
             tokens=config.auth_tokens, allowed_origins=config.allowed_origins
         )
@@ -112,14 +114,21 @@ class Orchestrator:
         )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
+        if self.config.livekit.url:
+            await self._join_livekit()
         if self.config.web:
-            from voicectl.orchestrator.web import WebServer
+            from voicectl.orchestrator.web import LiveKitRooms, WebServer
+
+            rooms = None
+            if self.livekit is not None:
+                lk = self.config.livekit
+                rooms = LiveKitRooms(self.livekit.credentials, lk.public_url, lk.agent_name)
 
             host, _, port = self.config.web.rpartition(":")
             self.web = WebServer(
                 host, int(port), admission=self.admission, quotas=self.quotas,
                 run_session=self.run_session,
-                default_voice=(self.config.model_id, self.config.voice),
+                default_voice=(self.config.model_id, self.config.voice), livekit=rooms,
             )  # fmt: skip
             await self.web.start()
         if self.config.metrics_port is not None:
@@ -141,6 +150,8 @@ class Orchestrator:
             await self._server.wait_closed()
         if self.web is not None:
             await self.web.stop()
+        if self.livekit is not None:
+            await self.livekit.stop()
         for session in list(self.sessions.values()):
             await session.close()
         if self.tts is not None:
@@ -149,6 +160,20 @@ class Orchestrator:
             await self.worker.stop(grace=0)
         if self.metrics_server is not None:
             await self.metrics_server.aclose()
+
+    async def _join_livekit(self) -> None:
+        """Register as the LiveKit server's agent: it sends us into rooms as users open them."""
+        from voicectl.livekit_tokens import LiveKitCredentials
+        from voicectl.orchestrator.livekit_agent import LiveKitAgent
+
+        cfg = self.config.livekit
+        credentials = LiveKitCredentials.resolve(cfg.url, cfg.api_key, cfg.api_secret)
+        self.livekit = LiveKitAgent(
+            credentials, self.run_session, agent_name=cfg.agent_name,
+            default_voice=(self.config.model_id, self.config.voice),
+            throttle=lambda identity: partial(self.quotas.throttle, f"livekit:{identity}"),
+        )  # fmt: skip
+        await self.livekit.start()
 
     async def _tts_backend(self) -> TTSBackend:
         """Redis-routed workers, one given worker, or an embedded one (the default)."""

@@ -6,6 +6,10 @@ answers with ours; the session then runs over voicectl.orchestrator.transports.w
 exactly as a WebSocket session runs. The same admission applies as on the WebSocket
 port: the Origin check and, when tokens are set, ``Authorization: Bearer`` (the page
 sends the ``?token=`` it was opened with), and the per-client session quota.
+
+With ``--livekit`` too, ``/api/connection-details`` hands out a fresh room and a token
+to join it, in the shape LiveKit's agent-starter-react front end asks for, so that
+front end can point at this server unchanged (docs/webrtc.md).
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from importlib import resources
 
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from voicectl.livekit_tokens import LiveKitConfigError, LiveKitCredentials
 from voicectl.orchestrator.admission import Admission
 from voicectl.orchestrator.events import (
     BadJson,
@@ -39,6 +45,16 @@ PAGE_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/java
 MAX_OFFER_BYTES = 64 * 1024
 CONNECT_TIMEOUT_S = 20.0  # answered but never connected (ICE failed, page closed)
 INPUT_SAMPLE_RATE = 16000  # what VAD and ASR take; the mic's 48 kHz is resampled to it
+DETAILS_PATH = "/api/connection-details"
+
+
+@dataclass(frozen=True)
+class LiveKitRooms:
+    """What ``/api/connection-details`` signs with, and the server URL browsers reach."""
+
+    credentials: LiveKitCredentials
+    public_url: str = ""
+    agent_name: str = ""
 
 
 def _page(name: str) -> bytes:
@@ -47,6 +63,31 @@ def _page(name: str) -> bytes:
 
 def _error(status: HTTPStatus, code: str, message: str) -> web.Response:
     return web.json_response({"type": "error", "code": code, "message": message}, status=status)
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    """Headers that let ``origin`` (already admitted) read the answer."""
+    if not origin:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type, Authorization"}  # fmt: skip
+
+
+def _asked_agent(body: object, default: str) -> str:
+    """agent-starter-react's ``{"room_config": {"agents": [{"agent_name": ...}]}}``."""
+    if body is None or body == {}:
+        return default
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object (or empty)")
+    config = body.get("room_config", {})
+    agents = config.get("agents", []) if isinstance(config, dict) else None
+    if not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents):
+        raise ValueError('room_config.agents must be a list of {"agent_name": ...} objects')
+    names = [a.get("agent_name", "") for a in agents]
+    if not all(isinstance(n, str) and len(n) <= 128 for n in names):
+        raise ValueError("room_config.agents[].agent_name must be a string of <= 128 characters")
+    return next((n for n in names if n), default)
 
 
 class WebServer:
@@ -61,6 +102,7 @@ class WebServer:
         quotas: ClientQuotas,
         run_session: RunSession,
         default_voice: tuple[str, str] = ("", ""),
+        livekit: LiveKitRooms | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -68,6 +110,7 @@ class WebServer:
         self._quotas = quotas
         self._run_session = run_session
         self._default_voice = default_voice
+        self._livekit = livekit
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.transports: dict[str, WebRTCTransport] = {}
@@ -82,6 +125,8 @@ class WebServer:
         app.router.add_get("/app.js", self._static)
         app.router.add_get("/healthz", self._health)
         app.router.add_post("/api/offer", self._offer)
+        for method in ("GET", "POST", "OPTIONS"):
+            app.router.add_route(method, DETAILS_PATH, self._connection_details)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -147,6 +192,39 @@ class WebServer:
         return web.json_response(
             {"type": answer.type, "sdp": answer.sdp, "session_id": settings.session_id}
         )
+
+    async def _connection_details(self, request: web.Request) -> web.Response:
+        """A new room, a user and its token; another origin's page may ask (CORS) when
+        auth.allowed_origins lists it."""
+        # A preflight carries no credentials: only its Origin is checked.
+        preflight = request.method == "OPTIONS"
+        admission = replace(self._admission, tokens=()) if preflight else self._admission
+        refusal = admission.decide(request.headers, request.path_qs)
+        if refusal is not None:
+            return _error(refusal.status, "refused", refusal.reason)
+        cors = _cors(request.headers.get("Origin"))
+        if preflight:
+            return web.Response(status=HTTPStatus.NO_CONTENT, headers=cors)
+        if self._livekit is None:
+            message = "this orchestrator has no LiveKit server: start it with --livekit URL"
+            return _error(HTTPStatus.NOT_FOUND, "no_livekit", message)
+        agent_name = self._livekit.agent_name
+        text = await request.text() if request.method == "POST" else ""
+        if text.strip():
+            try:
+                agent_name = _asked_agent(load_json(text, "request"), agent_name)
+            except BadJson as exc:
+                return _error(HTTPStatus.BAD_REQUEST, "bad_json", str(exc))
+            except ValueError as exc:
+                return _error(HTTPStatus.BAD_REQUEST, "bad_field", str(exc))
+        rooms = self._livekit
+        try:
+            details = rooms.credentials.connection_details(
+                public_url=rooms.public_url, agent_name=agent_name
+            )
+        except LiveKitConfigError as exc:
+            return _error(HTTPStatus.BAD_REQUEST, "bad_field", str(exc))
+        return web.json_response(details, headers=cors)
 
     def _settings(self, body: dict[str, object]) -> SessionSettings:
         """The session's settings: our rates, and the voice the page asks for (checked

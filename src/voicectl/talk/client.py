@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from voicectl.audio.frames import frame_bytes
+from voicectl.livekit_tokens import LiveKitCredentials
 from voicectl.tokens import ORCHESTRATOR_TOKEN_ENV
 
 Event = dict[str, Any]
@@ -105,6 +106,7 @@ class ClientOptions(TypedDict, total=False):
     voice: str
     open_timeout: float  # seconds; default 10
     token: str | None  # default VOICECTL_ORCHESTRATOR_TOKEN (a bearer token)
+    livekit: LiveKitCredentials  # livekit://: what signs its token (default LIVEKIT_API_*)
 
 
 class ConversationClient:

@@ -5,9 +5,7 @@ connection carrying the user's audio track and the ``events`` data channel, offe
 to ``POST /api/offer``. The reply track is resampled to ``output_sample_rate`` and
 played into the same ``PlaybackBuffer`` a WebSocket client uses. Like the page, it
 mutes the reply from ``clear`` until the reply resumes or the next one starts, since
-a WebRTC track cannot be taken back. ``heard`` keeps, for every 20 ms of the reply track,
-when it arrived and whether it carried sound, so that benches can time what a listener
-hears.
+a WebRTC track cannot be taken back (voicectl.talk.track_client).
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from typing import Any, Unpack
 
 import av
@@ -34,12 +31,11 @@ from voicectl.orchestrator.transports.webrtc import (
     PacedTrack,
     shorten_receive_buffer,
 )
-from voicectl.talk.client import ClientOptions, ConversationClient, Event, HandshakeRefused
+from voicectl.talk.client import ClientOptions, HandshakeRefused
+from voicectl.talk.track_client import TrackClient
 
-AUDIBLE = ("reply.started", "reply.resumed")
 # A frame not pushed within this long after the previous one is sent as silence.
 LATE_S = 0.03
-QUIET = ("clear", "reply.done", "reply.stopped")
 
 
 class LiveTrack(PacedTrack):
@@ -69,12 +65,11 @@ class LiveTrack(PacedTrack):
         self._due = loop.time() + (LATE_S if self._frames else FRAME_S)
 
 
-class RtcTalkClient(ConversationClient):
+class RtcTalkClient(TrackClient):
     """``async with RtcTalkClient("http://127.0.0.1:8080") as talk: ...``."""
 
     def __init__(self, url: str, **options: Unpack[ClientOptions]) -> None:
         super().__init__(url.rstrip("/"), **options)
-        self.heard: list[tuple[float, bool]] = []  # (arrival, carried sound) per 20 ms
         self._pc = RTCPeerConnection()
         # Sent at 48 kHz: aiortc's own resampler would hold back up to a frame.
         self._mic = LiveTrack(RTC_SAMPLE_RATE)
@@ -82,11 +77,9 @@ class RtcTalkClient(ConversationClient):
             self.input_sample_rate, RTC_SAMPLE_RATE, 1, dtype="int16"
         )
         self._unsent = bytearray()
-        self._muted = False
-        self._in_reply = False
         self._reader: asyncio.Task[None] | None = None
         self._channel = self._pc.createDataChannel(EVENTS_CHANNEL)
-        self._channel.on("message", self._on_message)
+        self._channel.on("message", self.receive_event)
         self._channel.on("close", self._gone)
         self._pc.addTrack(self._mic)
         self._pc.on("track", self._on_track)
@@ -133,19 +126,6 @@ class RtcTalkClient(ConversationClient):
 
     # ---------------------------------------------------------------- inbound
 
-    def _on_message(self, raw: str | bytes) -> None:
-        event: Event = json.loads(raw)
-        kind = event.get("type")
-        if kind == "clear":
-            self.playback.clear(None)  # what is queued here is dropped, as the page mutes
-        elif kind == "reply.started":
-            self.playback.start_reply()
-        if kind in AUDIBLE:
-            self._muted, self._in_reply = False, True
-        elif kind in QUIET:
-            self._muted, self._in_reply = kind == "clear", False
-        self.record(event, audio_before=self.audio_frames)
-
     def _on_track(self, track: MediaStreamTrack) -> None:
         for receiver in self._pc.getReceivers():
             if receiver.track is track:
@@ -159,12 +139,7 @@ class RtcTalkClient(ConversationClient):
                 decoded = await track.recv()
                 assert isinstance(decoded, av.AudioFrame)
                 for pcm in reader.frames(decoded):
-                    sound = any(pcm)
-                    self.heard.append((time.perf_counter(), sound and not self._muted))
-                    if self._muted or not (sound or self._in_reply):
-                        continue  # muted after clear, or the track's idle silence
-                    self.audio_frames += 1
-                    self.playback.receive(pcm)
+                    self.hear(pcm)
         except MediaStreamError:
             self._gone()
 

@@ -1,0 +1,52 @@
+"""``voicectl token``: an access token to join a LiveKit room, signed with its API key."""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+import typer
+
+from voicectl.cli.common import Exit, fail, print_json
+from voicectl.livekit_tokens import DEFAULT_TTL, URL_ENV, LiveKitConfigError, LiveKitCredentials
+
+HELP = """Print a token that joins a LiveKit room as a user (publish, subscribe, data).
+
+Key and secret: --api-key / --api-secret, else LIVEKIT_API_KEY / LIVEKIT_API_SECRET.
+--json prints the connection details LiveKit's agent-starter-react expects.
+
+Example: voicectl token --room demo --identity alice --url ws://127.0.0.1:7880
+"""
+
+
+def token_command(
+    room: str = typer.Option(..., help="The room to join."),
+    identity: str = typer.Option(..., help="Who joins (unique in the room)."),
+    name: str = typer.Option("", help="Display name (default: the identity)."),
+    url: str = typer.Option(
+        "", help="The LiveKit server (ws://HOST:PORT) for --json (default: LIVEKIT_URL)."
+    ),
+    api_key: str = typer.Option("", help="API key (default: LIVEKIT_API_KEY)."),
+    api_secret: str = typer.Option("", help="API secret (default: LIVEKIT_API_SECRET)."),
+    ttl: int = typer.Option(
+        int(DEFAULT_TTL.total_seconds()), help="Seconds the token is valid for (10..86400)."
+    ),
+    agent_name: str = typer.Option(
+        "", help="Ask the server to dispatch this named agent into the room."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print connection details as JSON."),
+) -> None:
+    if not json_out:  # the token itself does not name the server
+        url = url or os.environ.get(URL_ENV, "") or "ws://server.invalid"
+    try:
+        credentials = LiveKitCredentials.resolve(url, api_key, api_secret)
+        token = credentials.user_token(
+            room, identity, name=name, ttl=datetime.timedelta(seconds=ttl), agent_name=agent_name
+        )
+    except LiveKitConfigError as exc:
+        fail(str(exc), Exit.USAGE)
+    if not json_out:
+        typer.echo(token)
+        return
+    print_json({"serverUrl": credentials.url, "roomName": room,
+                "participantName": name or identity, "participantToken": token})  # fmt: skip

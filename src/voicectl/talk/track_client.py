@@ -1,0 +1,58 @@
+"""What a client whose reply arrives as a media track does (WebRTC, LiveKit).
+
+A track cannot be taken back as a WebSocket's queued frames can, so on ``clear`` such
+a client mutes what still arrives until the reply resumes or the next one starts, as
+the browser page does. ``heard`` keeps, for every 20 ms of the track, when it arrived
+and whether it carried sound, so benches can time what a listener hears.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Unpack
+
+import numpy as np
+
+from voicectl.talk.client import ClientOptions, ConversationClient, Event
+
+AUDIBLE = ("reply.started", "reply.resumed")
+# A frame whose peak is at most this is silence: decoders and resamplers (LiveKit's)
+# leave +-1 of noise where the sender sent zeros. 64 is -54 dBFS, far below speech.
+SILENT_PEAK = 64
+QUIET = ("clear", "reply.done", "reply.stopped")
+
+
+class TrackClient(ConversationClient):
+    """A ConversationClient fed 20 ms reply frames by a track and events as JSON text."""
+
+    def __init__(self, url: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(url, **options)
+        self.heard: list[tuple[float, bool]] = []  # (arrival, carried sound) per 20 ms
+        self._muted = False
+        self._in_reply = False
+
+    def receive_event(self, raw: str | bytes) -> None:
+        """One event as the server sent it: the speaker and the mute follow it."""
+        event: Event = json.loads(raw)
+        kind = event.get("type")
+        if kind == "clear":
+            self.playback.clear(None)  # what is queued here is dropped, as the page mutes
+        elif kind == "reply.started":
+            self.playback.start_reply()
+        if kind in AUDIBLE:
+            self._muted, self._in_reply = False, True
+        elif kind in QUIET:
+            self._muted, self._in_reply = kind == "clear", False
+        self.record(event, audio_before=self.audio_frames)
+
+    def hear(self, pcm: bytes) -> None:
+        """One 20 ms frame of the reply track at the output rate."""
+        samples = np.frombuffer(pcm, dtype="<i2")
+        sound = samples.size > 0 and int(np.abs(samples).max()) > SILENT_PEAK
+        self.heard.append((time.perf_counter(), sound and not self._muted))
+        if self._muted or not (sound or self._in_reply):
+            return  # muted after clear, or the track's idle silence
+        self.audio_frames += 1
+        self.playback.receive(pcm)
+        self._changed.set()

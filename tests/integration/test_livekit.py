@@ -1,0 +1,205 @@
+"""The LiveKit path with a real livekit-server on loopback: the orchestrator registers
+as its agent, the server dispatches it into each room a user opens, and the user (the
+``talk`` client, a LiveKit participant) talks to it; plus the connection-details
+endpoint that LiveKit's agent-starter-react front end calls. The Chromium test of
+this path is tests/e2e/test_livekit_page.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+
+from tests.conftest import OrchestratorFactory
+from tests.livekit_server import LiveKitServer
+from voicectl.asr.wer import word_error_rate
+from voicectl.audio.decode import decode_audio_file
+from voicectl.livekit_tokens import LiveKitCredentials
+from voicectl.orchestrator.config import LiveKitSettings
+from voicectl.orchestrator.livekit_agent import DispatchError
+from voicectl.orchestrator.server import Orchestrator
+from voicectl.talk.livekit_client import LiveKitTalkClient
+from voicectl.talk.user_audio import stream_audio
+from voicectl.worker.config import WorkerConfig
+from voicectl.worker.server import Worker
+
+pytest.importorskip("livekit.api", reason="the livekit extra: uv sync --extra livekit")
+
+RATE = 16000
+CLAUSE = Path(__file__).resolve().parents[1] / "data" / "asr" / "jfk-last-clause.flac"
+CLAUSE_SAID = (CLAUSE.with_suffix(".txt")).read_text().strip()
+
+
+@pytest.fixture(scope="module")
+async def mock_worker() -> AsyncIterator[Worker]:
+    worker = Worker(WorkerConfig(port=0, ttl_seconds=None, preload=("mock:sine",)))
+    await worker.start()
+    yield worker
+    await worker.stop(grace=0)
+
+
+def settings(server: LiveKitServer, **overrides: str) -> LiveKitSettings:
+    given = {"url": server.url, "api_key": server.api_key, "api_secret": server.api_secret}
+    return LiveKitSettings(**{**given, **overrides})
+
+
+@pytest.fixture
+async def agent(
+    make_orchestrator: OrchestratorFactory, mock_worker: Worker, livekit: LiveKitServer
+) -> Orchestrator:
+    return await make_orchestrator(
+        mock_worker.address, model_id="mock:sine", livekit=settings(livekit), web="127.0.0.1:0"
+    )
+
+
+def room_url(server: LiveKitServer, room: str = "") -> str:
+    return server.url.replace("ws://", "livekit://") + "/" + room
+
+
+def user(server: LiveKitServer, room: str = "", **options: Any) -> LiveKitTalkClient:
+    credentials = LiveKitCredentials(server.url, server.api_key, server.api_secret)
+    return LiveKitTalkClient(room_url(server, room), livekit=credentials, **options)
+
+
+async def test_the_agent_joins_each_room_a_user_opens_and_answers(
+    agent: Orchestrator, livekit: LiveKitServer
+) -> None:
+    for room in ("first-room", "second-room"):  # one dispatch per room, the same agent
+        async with user(livekit, room, output_sample_rate=24000) as talk:
+            assert talk.session_id.startswith("lk-")
+            await talk.send_text("hello there")
+            await talk.wait_for("reply.done", timeout=30)
+            texts = [e["text"] for e in talk.events if e["type"] == "reply.text"]
+            assert "".join(texts).strip() == "You said: hello there."
+            await asyncio.sleep(0.3)
+            loud = sum(1 for _, sound in talk.heard if sound)
+            assert loud >= 25  # the reply track carried the reply (>= 0.5 s of sound)
+    assert agent.livekit is not None
+    for _ in range(100):  # each session ends once the server says its user left
+        if not agent.livekit.transports:
+            break
+        await asyncio.sleep(0.05)
+    assert not agent.livekit.transports
+
+
+async def test_a_spoken_question_is_transcribed(
+    agent: Orchestrator, livekit: LiveKitServer
+) -> None:
+    """A recorded human voice through the SFU: Opus, LiveKit's resampler, our VAD/ASR."""
+    audio = decode_audio_file(CLAUSE, sample_rate=RATE)
+    tail = np.zeros(RATE * 2, dtype=np.int16)
+    async with user(livekit, "spoken", input_sample_rate=RATE, output_sample_rate=RATE) as talk:
+        await stream_audio(np.concatenate([audio, tail]), RATE, talk.send_audio)
+        final = await talk.wait_for("transcript.final", timeout=30)
+    assert word_error_rate(CLAUSE_SAID, str(final["text"])) <= 0.15, final["text"]
+
+
+async def test_barge_in_stops_the_reply_track(agent: Orchestrator, livekit: LiveKitServer) -> None:
+    audio = decode_audio_file(CLAUSE, sample_rate=RATE)
+    async with user(livekit, "barge", input_sample_rate=RATE, output_sample_rate=RATE) as talk:
+        await talk.send_text(" ".join(["The lamp burned through every storm."] * 12))
+        await talk.wait_for("reply.started", timeout=30)
+        await asyncio.sleep(1.0)
+        await stream_audio(audio, RATE, talk.send_audio)  # talk over the reply
+        clear = await talk.wait_for("clear", timeout=10)
+        await talk.wait_for("reply.stopped", timeout=10)
+        await asyncio.sleep(0.5)
+    # The interruption is the next turn: its answer may start; until then, silence.
+    later = [
+        e["_at"] for e in talk.events if e["type"] == "reply.started" and e["_at"] > clear["_at"]
+    ]
+    until = later[0] if later else float("inf")
+    loud_after = [at for at, sound in talk.heard if sound and clear["_at"] + 0.2 < at < until]
+    assert not loud_after, "the reply kept playing after clear"
+    assert any(sound for at, sound in talk.heard if at < clear["_at"])
+
+
+async def test_bad_messages_get_an_error_naming_the_field(
+    agent: Orchestrator, livekit: LiveKitServer
+) -> None:
+    async with user(livekit, "bad-input") as talk:
+        await talk.send_json({"type": "text", "text": 5})
+        error = await talk.wait_for("error", timeout=10)
+        assert "text" in error["message"]
+        await talk.send_text("still here")  # the session goes on
+        await talk.wait_for("reply.done", timeout=30)
+
+
+async def test_a_wrong_secret_is_refused_at_start(
+    make_orchestrator: OrchestratorFactory, mock_worker: Worker, livekit: LiveKitServer
+) -> None:
+    wrong = settings(livekit, api_secret="not-the-secret-of-this-server-at-all")
+    with pytest.raises(DispatchError, match=r"refused the agent \(HTTP 401\).*api_secret"):
+        await make_orchestrator(mock_worker.address, livekit=wrong)
+
+
+async def fetch(url: str, method: str = "POST", **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.request(method, url, **kwargs) as res:
+        return res.status, (await res.json() if res.status != 204 else dict(res.headers))
+
+
+async def test_connection_details_join_a_room_the_agent_serves(
+    agent: Orchestrator, livekit: LiveKitServer
+) -> None:
+    assert agent.web is not None
+    url = agent.web.address + "/api/connection-details"
+    status, details = await fetch(url, json={"room_config": {"agents": [{"agent_name": ""}]}})
+    assert status == 200, details
+    assert set(details) == {"serverUrl", "roomName", "participantName", "participantToken"}
+    assert details["serverUrl"] == livekit.url
+    room = f"{room_url(livekit, details['roomName'])}?token={details['participantToken']}"
+    async with LiveKitTalkClient(room) as talk:  # the token alone: no key or secret here
+        assert talk.identity != details["participantName"] or talk.identity
+        await talk.send_text("hi")
+        await talk.wait_for("reply.done", timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["x"]', "JSON object"),
+        ('{"room_config": {"agents": "voicectl"}}', "room_config.agents"),
+        ('{"room_config": {"agents": [{"agent_name": 7}]}}', "agent_name"),
+    ],
+)
+async def test_bad_connection_requests_name_the_field(
+    agent: Orchestrator, body: str, field: str
+) -> None:
+    assert agent.web is not None
+    status, answer = await fetch(agent.web.address + "/api/connection-details", data=body)
+    assert status == 400
+    assert field in answer["message"]
+
+
+async def test_another_origin_needs_to_be_allowed(
+    make_orchestrator: OrchestratorFactory, mock_worker: Worker, livekit: LiveKitServer
+) -> None:
+    front_end = "http://localhost:3000"  # agent-starter-react's dev server
+    allowed = await make_orchestrator(
+        mock_worker.address, livekit=settings(livekit), web="127.0.0.1:0",
+        allowed_origins=(front_end,),
+    )  # fmt: skip
+    assert allowed.web is not None
+    url = allowed.web.address + "/api/connection-details"
+    status, headers = await fetch(url, "OPTIONS", headers={"Origin": front_end})
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == front_end
+    status, answer = await fetch(url, headers={"Origin": "http://evil.example"})
+    assert (status, answer["code"]) == (403, "refused")
+    assert "auth.allowed_origins" in answer["message"]
+
+
+async def test_without_livekit_the_endpoint_says_how_to_turn_it_on(
+    make_orchestrator: OrchestratorFactory, mock_worker: Worker
+) -> None:
+    plain = await make_orchestrator(mock_worker.address, web="127.0.0.1:0")
+    assert plain.web is not None
+    status, answer = await fetch(plain.web.address + "/api/connection-details")
+    assert (status, answer["code"]) == (404, "no_livekit")
+    assert "--livekit" in answer["message"]
