@@ -63,6 +63,7 @@ text (--text). With no --url an orchestrator and a worker run in this
 process on the default models (Piper voice, tiny.en ASR, echo LLM).
 
 Example: voicectl talk --say "What is the weather like today?" --output session.wav
+Example: voicectl talk --url livekit://127.0.0.1:7880/demo --text "hello there"
 """
 FILE_MODES = '--input FILE (WAV, FLAC, MP3...), --scenario FILE.yaml, --say "TEXT" or --text "TEXT"'
 
@@ -257,8 +258,9 @@ def _decoded(option: str, path: Path | None, rate: int) -> Int16Audio | None:
 def talk_command(
     url: str | None = typer.Option(
         None,
-        help="ws://HOST:PORT of a running orchestrator, or http://HOST:PORT of its --web "
-        "endpoint (talk over WebRTC).",
+        help="ws://HOST:PORT of a running orchestrator, http://HOST:PORT of its --web "
+        "endpoint (talk over WebRTC), or livekit://HOST:PORT/ROOM: a room of the LiveKit "
+        "server it serves (token: ?token=, else signed with LIVEKIT_API_KEY/SECRET).",
     ),
     connect_timeout: float = typer.Option(10.0, help=CONNECT_ANY_HELP),
     worker: str | None = typer.Option(None, help="HOST:PORT of a worker for the embedded one."),
