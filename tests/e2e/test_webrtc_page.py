@@ -69,14 +69,17 @@ def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == kind]
 
 
-async def converse(orchestrator: Orchestrator, tmp_path: Path) -> dict[str, Any]:
-    """Run the conversation in the page; return what the page recorded."""
+async def converse(
+    orchestrator: Orchestrator, tmp_path: Path, page_path: str = "/", name: str = "webrtc-page"
+) -> dict[str, Any]:
+    """Run the conversation in the page at ``page_path``; return what the page recorded.
+    Screenshots and the record go to test-artifacts/``name``*."""
     assert orchestrator.web is not None
     wav = tmp_path / "microphone.wav"
     microphone(wav)
     async with chromium(wav) as browser:
         page = await browser.new_page()
-        await page.goto(orchestrator.web.address + "/?autostart=1")
+        await page.goto(orchestrator.web.address + page_path + "?autostart=1")
         during = False  # the screenshot while the conversation is on
         async with asyncio.timeout(90):
             while True:
@@ -85,11 +88,11 @@ async def converse(orchestrator: Orchestrator, tmp_path: Path) -> dict[str, Any]
                 if len(starts) >= 2 and "reply.done" in kinds[starts[-1] :]:
                     break
                 if not during and "reply.stopped" in kinds:
-                    await page.screenshot(path=artifact("webrtc-page-barge-in.png"))
+                    await page.screenshot(path=artifact(f"{name}-barge-in.png"))
                     during = True
                 await asyncio.sleep(0.25)
         await asyncio.sleep(0.5)  # the last reply's tail reaches the trace
-        await page.screenshot(path=artifact("webrtc-page.png"), full_page=True)
+        await page.screenshot(path=artifact(f"{name}.png"), full_page=True)
         record: dict[str, Any] = await page.evaluate(
             "async () => ({events: voicectl.events, mic: voicectl.levels.mic, "
             "reply: voicectl.levels.reply, receiver: await voicectl.receiverStats(), "
@@ -97,14 +100,18 @@ async def converse(orchestrator: Orchestrator, tmp_path: Path) -> dict[str, Any]
             "log: document.getElementById('log').innerText})"
         )
     # Everything the page saw, for whoever reads a failure.
-    artifact("webrtc-page-record.json").write_text(json.dumps(record))
+    artifact(f"{name}-record.json").write_text(json.dumps(record))
     return record
 
 
 async def test_a_spoken_conversation_with_barge_in_in_chromium(
     web_stack: Orchestrator, tmp_path: Path
 ) -> None:
-    record = await converse(web_stack, tmp_path)
+    check_conversation(await converse(web_stack, tmp_path), "webrtc-page")
+
+
+def check_conversation(record: dict[str, Any], name: str) -> None:
+    """What a person would have had: understood, answered, stopped, answered again."""
     events, mic, reply = record["events"], record["mic"], record["reply"]
 
     # The question, spoken by a person, is understood.
@@ -151,5 +158,5 @@ async def test_a_spoken_conversation_with_barge_in_in_chromium(
         "longest_hole_ms": round(last.longest_hole_s * 1000),
         "receiver": receiver,
     }
-    artifact("webrtc-page.json").write_text(json.dumps(summary, indent=2))
+    artifact(f"{name}.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))

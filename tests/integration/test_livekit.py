@@ -203,3 +203,21 @@ async def test_without_livekit_the_endpoint_says_how_to_turn_it_on(
     status, answer = await fetch(plain.web.address + "/api/connection-details")
     assert (status, answer["code"]) == (404, "no_livekit")
     assert "--livekit" in answer["message"]
+
+
+async def test_the_livekit_page_loads_the_sdk_or_says_how_to_install_it(
+    agent: Orchestrator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert agent.web is not None
+    url = agent.web.address + "/vendor/livekit-client.js"
+    monkeypatch.setenv("VOICECTL_LIVEKIT_CLIENT_JS", str(tmp_path / "absent.js"))
+    status, answer = await fetch(url, "GET")
+    assert (status, answer["code"]) == (404, "no_livekit_client")
+    assert "npm ci" in answer["message"]
+    bundle = tmp_path / "livekit-client.umd.js"
+    bundle.write_text("window.LivekitClient = {};")
+    monkeypatch.setenv("VOICECTL_LIVEKIT_CLIENT_JS", str(bundle))
+    async with aiohttp.ClientSession() as http, http.get(url) as res:
+        assert res.status == 200
+        assert res.headers["Content-Type"].startswith("text/javascript")
+        assert await res.text() == "window.LivekitClient = {};"

@@ -113,10 +113,18 @@ async def test_the_page_and_health_are_served(web: Factory) -> None:
         async with http.get(url + "/") as res:
             assert res.status == 200
             assert "text/html" in res.headers["Content-Type"]
-            assert "app.js" in await res.text()
-        async with http.get(url + "/app.js") as res:
+            page = await res.text()
+            assert "app.js" in page
+            assert "webrtc.js" in page
+        async with http.get(url + "/webrtc.js") as res:
             assert res.status == 200
             assert "api/offer" in await res.text()
+        async with http.get(url + "/livekit") as res:  # the same page, the LiveKit transport
+            page = await res.text()
+            assert "livekit.js" in page
+            assert "webrtc.js" not in page
+        async with http.get(url + "/livekit.js") as res:
+            assert "api/connection-details" in await res.text()
         async with http.get(url + "/healthz") as res:
             assert await res.text() == "ok\n"
 

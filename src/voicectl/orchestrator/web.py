@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from importlib import resources
+from pathlib import Path
 
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -41,7 +43,21 @@ from voicectl.orchestrator.transports.webrtc import RTC_SAMPLE_RATE, WebRTCTrans
 log = logging.getLogger(__name__)
 
 RunSession = Callable[[Transport, SessionSettings], Awaitable[None]]
-PAGE_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript")}
+PAGE_FILES = {
+    "/": ("index.html", "text/html"),
+    "/app.js": ("app.js", "text/javascript"),
+    "/webrtc.js": ("webrtc.js", "text/javascript"),
+    "/livekit.js": ("livekit.js", "text/javascript"),
+}
+# /livekit is the same page with the LiveKit transport in place of the built-in one.
+WEBRTC_SCRIPT = '<script src="webrtc.js"></script>'
+LIVEKIT_SCRIPTS = (
+    '<script src="vendor/livekit-client.js"></script>\n<script src="livekit.js"></script>'
+)
+# LiveKit's browser SDK, from npm (web_page/package.json), served as published.
+LIVEKIT_CLIENT_ENV = "VOICECTL_LIVEKIT_CLIENT_JS"
+LIVEKIT_CLIENT = ("node_modules", "livekit-client", "dist", "livekit-client.umd.js")
+NPM_HINT = "npm ci --prefix src/voicectl/orchestrator/web_page (docs/webrtc.md)"
 MAX_OFFER_BYTES = 64 * 1024
 CONNECT_TIMEOUT_S = 20.0  # answered but never connected (ICE failed, page closed)
 INPUT_SAMPLE_RATE = 16000  # what VAD and ASR take; the mic's 48 kHz is resampled to it
@@ -59,6 +75,16 @@ class LiveKitRooms:
 
 def _page(name: str) -> bytes:
     return resources.files("voicectl.orchestrator").joinpath("web_page", name).read_bytes()
+
+
+def livekit_client_js() -> Path | None:
+    """Where livekit-client's browser bundle is: VOICECTL_LIVEKIT_CLIENT_JS, else npm's
+    install beside the page; None when neither exists."""
+    given = os.environ.get(LIVEKIT_CLIENT_ENV)
+    path = Path(given) if given else Path(str(resources.files("voicectl.orchestrator")))
+    if not given:
+        path = path.joinpath("web_page", *LIVEKIT_CLIENT)
+    return path if path.is_file() else None
 
 
 def _error(status: HTTPStatus, code: str, message: str) -> web.Response:
@@ -122,7 +148,11 @@ class WebServer:
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_OFFER_BYTES)
         app.router.add_get("/", self._static)
-        app.router.add_get("/app.js", self._static)
+        for path in PAGE_FILES:
+            if path != "/":
+                app.router.add_get(path, self._static)
+        app.router.add_get("/livekit", self._livekit_page)
+        app.router.add_get("/vendor/livekit-client.js", self._livekit_client)
         app.router.add_get("/healthz", self._health)
         app.router.add_post("/api/offer", self._offer)
         for method in ("GET", "POST", "OPTIONS"):
@@ -146,6 +176,19 @@ class WebServer:
     async def _static(self, request: web.Request) -> web.Response:
         name, content_type = PAGE_FILES[request.path]
         return web.Response(body=_page(name), content_type=content_type)
+
+    async def _livekit_page(self, request: web.Request) -> web.Response:
+        page = _page("index.html").decode().replace(WEBRTC_SCRIPT, LIVEKIT_SCRIPTS)
+        return web.Response(text=page.replace("<title>voicectl</title>",
+                                              "<title>voicectl (LiveKit)</title>"),
+                            content_type="text/html")  # fmt: skip
+
+    async def _livekit_client(self, request: web.Request) -> web.StreamResponse:
+        bundle = livekit_client_js()
+        if bundle is None:
+            message = f"livekit-client is not installed beside the page: {NPM_HINT}"
+            return _error(HTTPStatus.NOT_FOUND, "no_livekit_client", message)
+        return web.FileResponse(bundle, headers={"Content-Type": "text/javascript"})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

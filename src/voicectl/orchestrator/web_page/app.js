@@ -1,5 +1,6 @@
-// The built-in voicectl page: microphone and reply over WebRTC to the orchestrator
-// (POST /api/offer), session events as JSON on the "events" data channel.
+// The voicectl page: microphone, reply, transcript and reply state. How they travel is
+// the transport script's (window.voicectlTransport): webrtc.js straight to the
+// orchestrator, livekit.js through a LiveKit server.
 // window.voicectl exposes what the page saw (events, 10 ms levels of the microphone
 // and of the reply on one clock) so tests and curious users can measure it.
 "use strict";
@@ -37,19 +38,9 @@ const state = {
 };
 window.voicectl = state;
 
-// What the browser's receiver says of the reply: concealment is audio it had to invent
-// because packets came late or not at all.
-state.receiverStats = async () => {
-  const out = {};
-  if (!state.pc) return out;
-  (await state.pc.getStats()).forEach((r) => {
-    if (r.type === "inbound-rtp" && r.kind === "audio") {
-      for (const k of ["totalSamplesReceived", "concealedSamples", "silentConcealedSamples",
-        "concealmentEvents", "jitterBufferDelay", "jitterBufferEmittedCount", "packetsLost"]) out[k] = r[k];
-    }
-  });
-  return out;
-};
+// What the browser's receiver says of the reply (the transport reads its stats).
+state.receiverStats = async () => (window.voicectlTransport.receiverStats
+  ? window.voicectlTransport.receiverStats(state) : {});
 
 function now() { return state.ctx ? state.ctx.currentTime : performance.now() / 1000; }
 
@@ -127,46 +118,19 @@ async function connect() {
   setMode();
   levels(state.ctx.createMediaStreamSource(stream), state.levels.mic);
 
-  const pc = new RTCPeerConnection({ iceServers: [] });
-  state.pc = pc;
-  pc.addTrack(state.mic, stream);
-  state.channel = pc.createDataChannel("events");
-  state.channel.onmessage = (m) => onEvent(JSON.parse(m.data));
-  pc.ontrack = (e) => {
-    const remote = e.streams[0] || new MediaStream([e.track]);
-    // Chromium feeds a remote track to WebAudio only while a media element plays it;
-    // the element is muted and the page plays the reply through WebAudio instead.
-    const el = $("reply");
-    el.srcObject = remote; el.muted = true;
-    gain = state.ctx.createGain();
-    state.ctx.createMediaStreamSource(remote).connect(gain).connect(state.ctx.destination);
-    levels(gain, state.levels.reply);
-  };
-  pc.onconnectionstatechange = () => {
-    state.connected = pc.connectionState === "connected";
-    if (["failed", "closed", "disconnected"].includes(pc.connectionState)) {
-      $("status").textContent = pc.connectionState;
-    }
-  };
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((done) => {
-    if (pc.iceGatheringState === "complete") return done();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
-  });
-  const headers = { "Content-Type": "application/json" };
-  if (params.get("token")) headers.Authorization = "Bearer " + params.get("token");
-  const body = { type: "offer", sdp: pc.localDescription.sdp };
-  if (params.get("model_id")) body.model_id = params.get("model_id");
-  if (params.get("voice")) body.voice = params.get("voice");
-  const res = await fetch("api/offer", { method: "POST", headers, body: JSON.stringify(body) });
-  const answer = await res.json();
-  if (!res.ok) {
-    $("status").textContent = "refused";
-    line("error", `error ${answer.code}: ${answer.message}`);
-    return;
-  }
-  await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
-  $("talk").disabled = false;
+  const ok = await window.voicectlTransport.connect(stream, { state, params, onEvent, playReply, line });
+  if (ok) $("talk").disabled = false;
+}
+
+// The agent's voice: played through WebAudio (muted on "clear"), levels measured after.
+function playReply(remote) {
+  // Chromium feeds a remote track to WebAudio only while a media element plays it;
+  // the element is muted and the page plays the reply through WebAudio instead.
+  const el = $("reply");
+  el.srcObject = remote; el.muted = true;
+  gain = state.ctx.createGain();
+  state.ctx.createMediaStreamSource(remote).connect(gain).connect(state.ctx.destination);
+  levels(gain, state.levels.reply);
 }
 
 function pushToTalk() { return document.querySelector('input[name="mode"]:checked').value === "ptt"; }
