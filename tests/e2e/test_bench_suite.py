@@ -63,7 +63,7 @@ def test_e2e_over_webrtc() -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--transport", "pigeon"], "--transport 'pigeon': use websocket or webrtc"),
+        (["--transport", "pigeon"], "--transport 'pigeon': use websocket, webrtc or livekit"),
         (["--url", "ws://127.0.0.1:9", "--transport", "webrtc"], "leave --transport out"),
         (["--url", "ftp://127.0.0.1:9"], "http://HOST:PORT of its --web page"),
     ],

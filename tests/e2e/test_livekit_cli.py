@@ -124,3 +124,26 @@ def test_livekit_without_a_secret_is_a_usage_error(livekit: LiveKitServer) -> No
     assert result.returncode == 2, result.stderr
     assert "api secret must be given" in result.stderr
     assert "LIVEKIT_API_SECRET" in result.stderr
+
+
+def test_benches_over_livekit(livekit: LiveKitServer) -> None:
+    """`bench e2e|bargein --transport livekit`: the embedded orchestrator is the agent of
+    the server LIVEKIT_URL names; each run's client opens a room of its own."""
+    env = with_credentials(livekit)
+    for name, args in (
+        ("e2e", ["--runs", "1"]),
+        ("bargein", ["--runs", "2", "--model", "mock:sine"]),
+    ):
+        result = run("bench", name, *args, "--transport", "livekit", "--json", env=env, timeout=600)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["bench"] == name
+        for key in ("voice_to_voice_ms",) if name == "e2e" else ("server_ms", "client_ms"):
+            summary = report[key]
+            assert 0 < summary["min"] <= summary["p50"] <= summary["max"], report
+
+
+def test_bench_over_livekit_needs_the_server() -> None:
+    result = run("bench", "e2e", "--transport", "livekit", env=WITHOUT_LIVEKIT)
+    assert result.returncode == 2
+    assert "LIVEKIT_URL" in result.stderr
