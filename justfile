@@ -10,6 +10,7 @@ default:
 sync:
     uv sync --frozen --extra audio --extra peer --extra livekit
     python3 -m pip --python .venv/bin/python install --quiet torch==2.13.0
+    npm ci --prefix src/voicectl/orchestrator/web_page --no-audit --no-fund --loglevel=error
 
 # ruff lint + format check.
 lint:

@@ -20,9 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-API_KEY = "devkey"
-API_SECRET = "voicectl-tests-secret-of-32-chars-or-more"  # the server wants 32+
+import yaml
+
+LOOPBACK_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "livekit-loopback.yaml"
+# The keys docs/webrtc.md uses, from the shipped config (the server wants 32+ characters).
+((API_KEY, API_SECRET),) = yaml.safe_load(LOOPBACK_CONFIG.read_text())["keys"].items()
 LIVEKIT_VERSION = "v1.13.5"
 INSTALL_HINT = (
     f"go install github.com/livekit/livekit-server/cmd/server@{LIVEKIT_VERSION} "
@@ -83,25 +87,14 @@ def _free_udp_range(size: int) -> int:
     raise RuntimeError("no free UDP port range for livekit-server")
 
 
-CONFIG = """\
-port: {port}
-bind_addresses: [127.0.0.1]
-keys:
-  {key}: {secret}
-rtc:
-  tcp_port: 0
-  port_range_start: {udp}
-  port_range_end: {udp_end}
-  use_external_ip: false
-  enable_loopback_candidate: true
-  interfaces:
-    includes: [lo]
-  ips:
-    includes: [127.0.0.1/32]
-  stun_servers: ["127.0.0.1:{stun}"]
-logging:
-  level: info
-"""
+def loopback_config(port: int, udp: int, udp_end: int, stun: int) -> dict[str, Any]:
+    """configs/livekit-loopback.yaml (what docs/webrtc.md runs) on the given ports."""
+    config: dict[str, Any] = yaml.safe_load(LOOPBACK_CONFIG.read_text())
+    config["port"] = port
+    rtc = config["rtc"]
+    rtc["port_range_start"], rtc["port_range_end"] = udp, udp_end
+    rtc["stun_servers"] = [f"127.0.0.1:{stun}"]
+    return config
 
 
 @contextmanager
@@ -109,8 +102,7 @@ def livekit_server(binary: str) -> Iterator[LiveKitServer]:
     folder = Path(tempfile.mkdtemp(prefix="voicectl-livekit-"))
     port, udp = _free_tcp(), _free_udp_range(64)
     config = folder / "livekit.yaml"
-    config.write_text(CONFIG.format(port=port, key=API_KEY, secret=API_SECRET, udp=udp,
-                                    udp_end=udp + 63, stun=_free_tcp()))  # fmt: skip
+    config.write_text(yaml.safe_dump(loopback_config(port, udp, udp + 63, _free_tcp())))
     log = folder / "livekit.log"
     with log.open("w") as out:
         proc = subprocess.Popen(

@@ -26,8 +26,22 @@ DEFAULT_TTL = datetime.timedelta(minutes=15)  # what agent-starter-react's endpo
 MAX_TTL = datetime.timedelta(hours=24)
 
 
+LIVEKIT_EXTRA_HINT = "uv sync --extra livekit (with pip: pip install 'voicectl[livekit]')"
+
+
 class LiveKitConfigError(ValueError):
-    """The LiveKit URL, key or secret is missing or malformed."""
+    """The LiveKit URL, key or secret is missing or malformed, or the extra is missing."""
+
+
+def require_livekit() -> None:
+    """LiveKit's SDK (rtc) and server API are importable, else a LiveKitConfigError that
+    says how to install them."""
+    try:
+        import livekit.api
+        import livekit.rtc  # noqa: F401
+    except ImportError as exc:
+        message = f"LiveKit needs the livekit extra ({exc}): {LIVEKIT_EXTRA_HINT}"
+        raise LiveKitConfigError(message) from None
 
 
 class ConnectionDetails(TypedDict):
@@ -88,6 +102,7 @@ class LiveKitCredentials:
         """A token to join ``room`` as ``identity``: publish, subscribe, send data.
         ``agent_name`` asks the server to dispatch that named agent when the room opens;
         ``metadata`` is the participant's (the agent reads the voice asked for there)."""
+        require_livekit()
         from livekit import api
 
         check_name("room", room)
@@ -110,6 +125,7 @@ class LiveKitCredentials:
 
     def agent_token(self) -> str:
         """The token an agent worker registers with (``/agent``, the Agents protocol)."""
+        require_livekit()
         from livekit import api
 
         return (

@@ -50,6 +50,10 @@ ELSEWHERE = {
     "voicectl bench soak --sessions 2": "tests/e2e/test_bench_soak.py",
     "voicectl registry ls": "tests/integration/registry/test_registry_cli.py",
     "voicectl talk --url http://": "tests/e2e/test_webrtc_cli.py",
+    # A LiveKit server (tests/livekit_server.py) and its credentials: run there.
+    "voicectl orchestrator --livekit": "tests/e2e/test_livekit_cli.py",
+    "voicectl talk --url livekit://": "tests/e2e/test_livekit_cli.py",
+    "voicectl token": "tests/e2e/test_livekit_cli.py",
     "voicectl worker --port 5005[12] --redis": "tests/integration/registry/test_registry_cli.py",
 }
 # Lines that need an optional extra: skipped without it (CI installs every one).

@@ -15,6 +15,8 @@ import aiohttp
 import numpy as np
 import pytest
 
+pytest.importorskip("livekit.api", reason="the livekit extra: uv sync --extra livekit")
+# The rest needs the livekit extra.
 from tests.conftest import OrchestratorFactory
 from tests.livekit_server import LiveKitServer
 from voicectl.asr.wer import word_error_rate
@@ -27,8 +29,6 @@ from voicectl.talk.livekit_client import LiveKitTalkClient
 from voicectl.talk.user_audio import stream_audio
 from voicectl.worker.config import WorkerConfig
 from voicectl.worker.server import Worker
-
-pytest.importorskip("livekit.api", reason="the livekit extra: uv sync --extra livekit")
 
 RATE = 16000
 CLAUSE = Path(__file__).resolve().parents[1] / "data" / "asr" / "jfk-last-clause.flac"

@@ -34,6 +34,7 @@ from voicectl.cli.common import (
     print_json,
     start_logging,
 )
+from voicectl.livekit_tokens import LiveKitConfigError
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.talk.aec import EchoCanceller, MissingAudioExtra
 from voicectl.talk.client import Event, HandshakeRefused
@@ -204,6 +205,8 @@ def _live_mode(
         fail(escape(str(exc)), Exit.UNAVAILABLE)
     except HandshakeRefused as exc:
         fail(escape(str(exc)), Exit.REJECTED)
+    except LiveKitConfigError as exc:  # livekit://: no credentials, or no livekit extra
+        fail(str(exc), Exit.USAGE)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the orchestrator: {exc}", Exit.UNAVAILABLE)
     if json_out:
@@ -346,6 +349,8 @@ def talk_command(
         fail(str(exc), Exit.USAGE)
     except HandshakeRefused as exc:
         fail(escape(str(exc)), Exit.REJECTED)
+    except LiveKitConfigError as exc:  # livekit://: no credentials, or no livekit extra
+        fail(str(exc), Exit.USAGE)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the orchestrator: {exc}", Exit.UNAVAILABLE)
     except (TimeoutError, TalkError) as exc:

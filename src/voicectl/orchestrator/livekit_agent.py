@@ -178,7 +178,10 @@ class LiveKitAgent:
                 status=agent.WS_FULL if full else agent.WS_AVAILABLE,
                 load=min(1.0, running / max(1, self.max_sessions)), job_count=running,
             )  # fmt: skip
-            await self._send(agent.WorkerMessage(update_worker=update))
+            try:
+                await self._send(agent.WorkerMessage(update_worker=update))
+            except (ConnectionError, RuntimeError):
+                return  # the connection dropped: _serve registers again
             await asyncio.sleep(STATUS_INTERVAL_S)
 
     async def _handle(self, message: agent.ServerMessage) -> None:

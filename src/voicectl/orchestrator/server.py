@@ -163,7 +163,9 @@ class Orchestrator:
 
     async def _join_livekit(self) -> None:
         """Register as the LiveKit server's agent: it sends us into rooms as users open them."""
-        from voicectl.livekit_tokens import LiveKitCredentials
+        from voicectl.livekit_tokens import LiveKitCredentials, require_livekit
+
+        require_livekit()
         from voicectl.orchestrator.livekit_agent import LiveKitAgent
 
         cfg = self.config.livekit

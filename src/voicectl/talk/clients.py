@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeAlias, Unpack
 
+from voicectl.livekit_tokens import require_livekit
 from voicectl.talk.client import ClientOptions, TalkClient
 
 if TYPE_CHECKING:  # aiortc loads only for a WebRTC URL, livekit for a LiveKit one
@@ -32,6 +33,7 @@ def transport_of(url: str) -> str:
 def talk_client(url: str, **options: Unpack[ClientOptions]) -> Client:
     """A client for ``url``; enter it (``async with``) to connect."""
     if url.startswith(LIVEKIT_SCHEMES):
+        require_livekit()  # a clear error without the livekit extra
         from voicectl.talk.livekit_client import LiveKitTalkClient
 
         return LiveKitTalkClient(url, **options)
