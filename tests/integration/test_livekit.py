@@ -69,7 +69,8 @@ def user(server: LiveKitServer, room: str = "", **options: Any) -> LiveKitTalkCl
 async def test_the_agent_joins_each_room_a_user_opens_and_answers(
     agent: Orchestrator, livekit: LiveKitServer
 ) -> None:
-    for room in ("first-room", "second-room"):  # one dispatch per room, the same agent
+    # One dispatch per new room; back in a room before it closes, the agent is still there.
+    for room in ("first-room", "second-room", "second-room"):
         async with user(livekit, room, output_sample_rate=24000) as talk:
             assert talk.session_id.startswith("lk-")
             await talk.send_text("hello there")
@@ -221,3 +222,19 @@ async def test_the_livekit_page_loads_the_sdk_or_says_how_to_install_it(
         assert res.status == 200
         assert res.headers["Content-Type"].startswith("text/javascript")
         assert await res.text() == "window.LivekitClient = {};"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "says"), [('{"model_id": 5}', "model_id"), ("not json", "must be JSON")]
+)
+async def test_a_bad_voice_in_the_metadata_is_named_and_the_default_speaks(
+    agent: Orchestrator, livekit: LiveKitServer, metadata: str, says: str
+) -> None:
+    credentials = LiveKitCredentials(livekit.url, livekit.api_key, livekit.api_secret)
+    room = f"bad-voice-{len(metadata)}"  # a new room: each test has an agent of its own
+    token = credentials.user_token(room, "carol", metadata=metadata)
+    async with LiveKitTalkClient(f"{room_url(livekit, room)}?token={token}") as talk:
+        error = await talk.wait_for("error", timeout=10)
+        assert (error["code"], says in error["message"]) == ("bad_field", True), error
+        await talk.send_text("hi")
+        await talk.wait_for("reply.done", timeout=30)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
@@ -23,8 +22,8 @@ from livekit import rtc
 from livekit.protocol import agent, models
 
 from voicectl.livekit_tokens import LiveKitCredentials
-from voicectl.orchestrator.events import EventError, Start, parse_client_event
-from voicectl.orchestrator.transport import SessionSettings, Transport
+from voicectl.orchestrator.events import Error, EventError
+from voicectl.orchestrator.transport import SessionSettings, Transport, media_settings
 from voicectl.orchestrator.transports.livekit import LiveKitTransport, is_user
 
 log = logging.getLogger(__name__)
@@ -230,55 +229,67 @@ class LiveKitAgent:
             await self._send(agent.WorkerMessage(update_job=update))
 
     async def _converse(self, job_id: str, url: str, token: str) -> None:
-        """Join the room, wait for its user, then one session until the user leaves."""
+        """Join the room and hold one session per user in turn, until nobody has come for
+        USER_TIMEOUT_S. Staying matters: the server dispatches only into new rooms, so a
+        user who comes back before an emptied room closes must find the agent there."""
         room = rtc.Room()
-        joined: asyncio.Future[rtc.RemoteParticipant] = asyncio.get_running_loop().create_future()
+        arrivals: asyncio.Queue[rtc.RemoteParticipant] = asyncio.Queue()
 
         def arrived(participant: rtc.RemoteParticipant) -> None:
-            if is_user(participant) and not joined.done():
-                joined.set_result(participant)
+            if is_user(participant):
+                arrivals.put_nowait(participant)
 
         room.on("participant_connected", arrived)
         try:
             await room.connect(url, token)
             for participant in room.remote_participants.values():
                 arrived(participant)
-            try:
-                user = await asyncio.wait_for(joined, USER_TIMEOUT_S)
-            except TimeoutError:
-                log.warning("LiveKit room %s: nobody came within %g s", room.name, USER_TIMEOUT_S)
-                return
-            room.off("participant_connected", arrived)
-            settings = self._settings(room.name, user)
-            throttle = self._throttle(user.identity) if self._throttle else None
-            transport = LiveKitTransport(room, user, settings, throttle=throttle)
-            self.transports[job_id] = transport
-            await transport.publish()
-            await self._run_session(transport, settings)  # its end closes the transport
+            while room.isconnected():
+                try:
+                    user = await asyncio.wait_for(arrivals.get(), USER_TIMEOUT_S)
+                except TimeoutError:
+                    log.info("LiveKit room %s: nobody came for %g s; leaving", room.name,
+                             USER_TIMEOUT_S)  # fmt: skip
+                    return
+                if user.identity in room.remote_participants:  # not gone while queued
+                    await self._session(job_id, room, user)
         finally:
-            if room.isconnected():  # stopped or failed before the session took the room
+            room.off("participant_connected", arrived)
+            if room.isconnected():
                 await room.disconnect()
 
-    def _settings(self, room: str, user: rtc.RemoteParticipant) -> SessionSettings:
+    async def _session(self, job_id: str, room: rtc.Room, user: rtc.RemoteParticipant) -> None:
+        """One conversation with ``user``, until the user leaves."""
+        settings, problem = self._settings(user)
+        throttle = self._throttle(user.identity) if self._throttle else None
+        transport = LiveKitTransport(room, user, settings, throttle=throttle)
+        self.transports[job_id] = transport
+        try:
+            await transport.publish()
+            if problem is not None:  # the session goes on in the default voice
+                transport.send_event(Error(code="bad_field", message=problem))
+            await self._run_session(transport, settings)  # its end closes the transport
+        finally:
+            self.transports.pop(job_id, None)
+            await transport.close()  # again is harmless: a failed publish left it open
+
+    def _settings(self, user: rtc.RemoteParticipant) -> tuple[SessionSettings, str | None]:
         """The user's voice from its metadata (``{"model_id": ..., "voice": ...}``, checked
-        like a WebSocket ``start``), else the orchestrator's default."""
-        model_id, voice = self._default_voice
+        like a WebSocket ``start``), else the default; and what was wrong with it, if any."""
+        asked: object = {}
         if user.metadata:
             try:
                 asked = json.loads(user.metadata)
-                start = parse_client_event({"type": "start", "input_sample_rate": INPUT_SAMPLE_RATE,
-                                            "output_sample_rate": OUTPUT_SAMPLE_RATE,
-                                            "model_id": asked.get("model_id", ""),
-                                            "voice": asked.get("voice", "")})  # fmt: skip
-                assert isinstance(start, Start)
-                if start.model_id:
-                    model_id, voice = start.model_id, start.voice
-            except (ValueError, AttributeError, EventError) as exc:
-                log.warning("room %s: metadata of %s ignored: %s", room, user.identity, exc)
-        return SessionSettings(
-            session_id=f"lk-{uuid.uuid4().hex[:12]}",
-            input_sample_rate=INPUT_SAMPLE_RATE,
-            output_sample_rate=OUTPUT_SAMPLE_RATE,
-            model_id=model_id,
-            voice=voice,
-        )
+            except ValueError:
+                asked = None
+        rates = {"input_sample_rate": INPUT_SAMPLE_RATE, "output_sample_rate": OUTPUT_SAMPLE_RATE}
+        default = media_settings("lk", **rates, default_voice=self._default_voice)
+        if not isinstance(asked, dict):
+            return default, 'participant metadata must be JSON {"model_id": ..., "voice": ...}'
+        try:
+            model_id, voice = asked.get("model_id", ""), asked.get("voice", "")
+            chosen = media_settings("lk", **rates, model_id=model_id, voice=voice,
+                                    default_voice=self._default_voice)  # fmt: skip
+        except EventError as exc:
+            return default, f"participant metadata: {exc.message}"
+        return chosen, None

@@ -8,12 +8,13 @@ writing one class, never touching the session.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from voicectl.audio.frames import frame_bytes
-from voicectl.orchestrator.events import ServerEvent, Started
+from voicectl.orchestrator.events import ServerEvent, Start, Started, parse_client_event
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,28 @@ class SessionSettings:
     output_sample_rate: int
     model_id: str = ""
     voice: str = ""
+
+
+def media_settings(
+    prefix: str, *, input_sample_rate: int, output_sample_rate: int, model_id: object = "",
+    voice: object = "", default_voice: tuple[str, str] = ("", ""),
+) -> SessionSettings:  # fmt: skip
+    """The settings of a session whose client asks for its voice outside a ``start``
+    message (a WebRTC offer, a LiveKit user's metadata), checked as a ``start`` is:
+    EventError names the field. No model asked for means ``default_voice``."""
+    start = parse_client_event({
+        "type": "start", "input_sample_rate": input_sample_rate,
+        "output_sample_rate": output_sample_rate, "model_id": model_id, "voice": voice,
+    })  # fmt: skip
+    assert isinstance(start, Start)
+    model_id, voice = (start.model_id, start.voice) if start.model_id else default_voice
+    return SessionSettings(
+        session_id=f"{prefix}-{uuid.uuid4().hex[:12]}",
+        input_sample_rate=input_sample_rate,
+        output_sample_rate=output_sample_rate,
+        model_id=model_id,
+        voice=voice,
+    )
 
 
 def started(settings: SessionSettings) -> Started:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from http import HTTPStatus
@@ -32,12 +31,10 @@ from voicectl.orchestrator.admission import Admission
 from voicectl.orchestrator.events import (
     BadJson,
     EventError,
-    Start,
     load_json,
-    parse_client_event,
 )
 from voicectl.orchestrator.quotas import ClientQuotas, client_key
-from voicectl.orchestrator.transport import SessionSettings, Transport
+from voicectl.orchestrator.transport import SessionSettings, Transport, media_settings
 from voicectl.orchestrator.transports.webrtc import RTC_SAMPLE_RATE, WebRTCTransport, offer_sdp
 
 log = logging.getLogger(__name__)
@@ -270,24 +267,12 @@ class WebServer:
         return web.json_response(details, headers=cors)
 
     def _settings(self, body: dict[str, object]) -> SessionSettings:
-        """The session's settings: our rates, and the voice the page asks for (checked
-        like a WebSocket ``start``)."""
-        start = parse_client_event({
-            "type": "start",
-            "input_sample_rate": INPUT_SAMPLE_RATE,
-            "output_sample_rate": RTC_SAMPLE_RATE,
-            "model_id": body.get("model_id", ""),
-            "voice": body.get("voice", ""),
-        })  # fmt: skip
-        assert isinstance(start, Start)
-        model_id, voice = (start.model_id, start.voice) if start.model_id else self._default_voice
-        return SessionSettings(
-            session_id=f"rtc-{uuid.uuid4().hex[:12]}",
-            input_sample_rate=INPUT_SAMPLE_RATE,
-            output_sample_rate=RTC_SAMPLE_RATE,
-            model_id=model_id,
-            voice=voice,
-        )
+        """Our rates, and the voice the page asks for (checked like a WebSocket ``start``)."""
+        return media_settings(
+            "rtc", input_sample_rate=INPUT_SAMPLE_RATE, output_sample_rate=RTC_SAMPLE_RATE,
+            model_id=body.get("model_id", ""), voice=body.get("voice", ""),
+            default_voice=self._default_voice,
+        )  # fmt: skip
 
     async def _converse(self, transport: WebRTCTransport, client: str) -> None:
         """Wait for the page to connect, then one session; the quota place is held from

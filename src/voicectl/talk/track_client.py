@@ -18,8 +18,9 @@ from voicectl.talk.client import ClientOptions, ConversationClient, Event
 
 AUDIBLE = ("reply.started", "reply.resumed")
 # A frame whose peak is at most this is silence: decoders and resamplers (LiveKit's)
-# leave +-1 of noise where the sender sent zeros. 64 is -54 dBFS, far below speech.
-SILENT_PEAK = 64
+# leave +-1 of noise where the sender sent zeros. 8 (-72 dBFS) is just above that noise
+# and far below speech (a voice is near -30 dBFS).
+SILENT_PEAK = 8
 QUIET = ("clear", "reply.done", "reply.stopped")
 
 

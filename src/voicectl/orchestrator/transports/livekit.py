@@ -21,11 +21,10 @@ from livekit import rtc
 
 from voicectl.orchestrator.events import Error, ServerEvent, to_json
 from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings, started
+from voicectl.orchestrator.transports.inbox import Inbox
 from voicectl.orchestrator.transports.websocket import (
     MAX_QUEUED_AUDIO_FRAMES,
     MAX_QUEUED_EVENTS,
-    TOO_MANY_BAD,
-    BadMessageWindow,
     parse_message,
 )
 
@@ -36,7 +35,6 @@ FRAME_MS = 20
 # The AudioSource's own queue: the pacer keeps it near empty, and what is queued is
 # what a barge-in must clear, so a short one (the SDK's default is 1 s).
 SOURCE_QUEUE_MS = 100
-MAX_QUEUED_INBOUND = 500  # 10 s of microphone the session has not read: it is stuck
 
 
 def is_user(participant: rtc.RemoteParticipant) -> bool:
@@ -67,26 +65,26 @@ class LiveKitTransport:
         self._throttle = throttle
         self.source = rtc.AudioSource(settings.output_sample_rate, 1, queue_size_ms=SOURCE_QUEUE_MS)
         self._samples = settings.output_sample_rate * FRAME_MS // 1000
-        self._inbound: asyncio.Queue[Inbound | None] = asyncio.Queue(MAX_QUEUED_INBOUND)
+        self.inbox = Inbox(self._disconnect)
         self._audio: deque[bytes] = deque()
         self._events: deque[str] = deque()
         self._wake = asyncio.Event()
-        self._bad = BadMessageWindow()
         self._tasks: list[asyncio.Task[None]] = []
         self._mic: rtc.AudioStream | None = None
-        self._closed = False
-        self.dropped_inbound = 0
         self.frames_played = 0
-        room.on("track_subscribed", self._on_track)
-        room.on("data_received", self._on_data)
-        room.on("participant_disconnected", self._on_left)
-        room.on("disconnected", self._on_disconnected)
+        self._publication: rtc.LocalTrackPublication | None = None
+        self._handlers: list[tuple[str, Callable[..., None]]] = [
+            ("track_subscribed", self._on_track), ("data_received", self._on_data),
+            ("participant_disconnected", self._on_left), ("disconnected", self._on_disconnected),
+        ]  # fmt: skip
+        for event, handler in self._handlers:
+            room.on(event, handler)  # type: ignore[arg-type]
 
     async def publish(self) -> None:
         """Publish the reply track, hear a microphone already there, say ``started``."""
         track = rtc.LocalAudioTrack.create_audio_track("voicectl-reply", self.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-        await self.room.local_participant.publish_track(track, options)
+        self._publication = await self.room.local_participant.publish_track(track, options)
         self._tasks.append(asyncio.create_task(self._write(), name="livekit-out"))
         for publication in self.user.track_publications.values():
             if isinstance(publication.track, rtc.RemoteAudioTrack):
@@ -111,7 +109,7 @@ class LiveKitTransport:
 
     async def _read_mic(self, stream: rtc.AudioStream) -> None:
         async for event in stream:
-            self._offer(AudioIn(bytes(event.frame.data)))
+            self.inbox.put(AudioIn(bytes(event.frame.data)))
 
     def _on_data(self, packet: rtc.DataPacket) -> None:
         sender = packet.participant
@@ -127,17 +125,7 @@ class LiveKitTransport:
                 message = parse_message(packet.data.decode(), input_frame_bytes=0)
             except UnicodeDecodeError:
                 message = BadInput("bad_json", "send events as UTF-8 JSON text")
-        verdict = self._bad.judge() if isinstance(message, BadInput) else "answer"
-        if verdict == "close":
-            self._disconnect(TOO_MANY_BAD)
-        elif verdict == "answer":
-            self._offer(message)
-
-    def _offer(self, message: Inbound) -> None:
-        try:
-            self._inbound.put_nowait(message)
-        except asyncio.QueueFull:
-            self.dropped_inbound += 1
+        self.inbox.received(message)
 
     def _on_left(self, participant: rtc.RemoteParticipant) -> None:
         if participant.identity == self.user.identity:
@@ -148,17 +136,11 @@ class LiveKitTransport:
 
     def _end(self) -> None:
         """The user is gone: ``incoming`` ends once it has read what came before."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._inbound.full():  # make room for the end marker: it must arrive
-            self._inbound.get_nowait()
-        self._inbound.put_nowait(None)
-        self._wake.set()
+        if self.inbox.end():
+            self._wake.set()
 
-    async def incoming(self) -> AsyncIterator[Inbound]:
-        while (message := await self._inbound.get()) is not None:
-            yield message
+    def incoming(self) -> AsyncIterator[Inbound]:
+        return self.inbox.messages()
 
     # --------------------------------------------------------------- outbound
 
@@ -178,7 +160,7 @@ class LiveKitTransport:
 
     async def _write(self) -> None:
         """One writer keeps order: events first (they overtake audio), then frames."""
-        while not self._closed:
+        while not self.inbox.closed:
             if not self._events and not self._audio:
                 self._wake.clear()
                 await self._wake.wait()
@@ -209,7 +191,7 @@ class LiveKitTransport:
 
     def _disconnect(self, reason: str) -> None:
         """Tell the user why (while the room still carries it), then leave; the session ends."""
-        if self._closed:
+        if self.inbox.closed:
             return
         log.warning("closing LiveKit session %s: %s", self.settings.session_id, reason)
         self._events.clear()
@@ -218,15 +200,26 @@ class LiveKitTransport:
         self._end()
 
     async def close(self, reason: str = "") -> None:
+        """End the session; the room stays the agent's (livekit_agent.py may hold the next
+        session in it), so this unpublishes the reply track rather than leaving."""
         self._end()
         if self._events:  # the last word (an error that closed it) goes out first
             await self._publish(self._events.popleft())
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for event, handler in self._handlers:
+            with suppress(Exception):
+                self.room.off(event, handler)  # type: ignore[arg-type]
+        self._handlers.clear()
         if self._mic is not None:
             with suppress(Exception):
                 await self._mic.aclose()
+            self._mic = None
+        publication, self._publication = self._publication, None
+        if publication is not None and self.room.isconnected():
+            with suppress(Exception):
+                await self.room.local_participant.unpublish_track(publication.sid)
         with suppress(Exception):
             await self.source.aclose()
-        await self.room.disconnect()

@@ -28,11 +28,10 @@ from aiortc.mediastreams import MediaStreamError
 from voicectl.audio.frames import frame_bytes
 from voicectl.orchestrator.events import Error, ServerEvent, to_json
 from voicectl.orchestrator.transport import AudioIn, BadInput, Inbound, SessionSettings, started
+from voicectl.orchestrator.transports.inbox import Inbox
 from voicectl.orchestrator.transports.websocket import (
     MAX_QUEUED_AUDIO_FRAMES,
     MAX_QUEUED_EVENTS,
-    TOO_MANY_BAD,
-    BadMessageWindow,
     parse_message,
 )
 
@@ -41,9 +40,6 @@ log = logging.getLogger(__name__)
 RTC_SAMPLE_RATE = 48000  # Opus in WebRTC: the reply is produced at this rate, no resampling
 EVENTS_CHANNEL = "events"
 FRAME_S = 0.02
-# The session reads its inbound queue in real time; this much backlog (10 s) means it
-# is stuck, and further audio is dropped rather than grown.
-MAX_QUEUED_INBOUND = 500
 # Bytes the browser has not yet taken off the data channel: past this it is not reading.
 MAX_CHANNEL_BACKLOG = 1 << 20
 # aiortc decodes an audio packet once 4 later ones are in (80 ms, its fixed default).
@@ -163,15 +159,12 @@ class WebRTCTransport:
         self.settings = settings
         self.reply = PacedTrack(settings.output_sample_rate)
         self._throttle = throttle
-        self._inbound: asyncio.Queue[Inbound | None] = asyncio.Queue(MAX_QUEUED_INBOUND)
+        self.inbox = Inbox(self._disconnect)
         self._channel: RTCDataChannel | None = None
         self._unsent: deque[str] = deque()  # events before the channel opens
-        self._bad = BadMessageWindow()
         self._readers: list[asyncio.Task[None]] = []
         self._hangup: asyncio.Future[None] | None = None
-        self._closed = False
         self.connected = asyncio.Event()  # ICE and DTLS are up: audio can flow
-        self.dropped_inbound = 0
         pc.addTrack(self.reply)
         pc.on("track", self._on_track)
         pc.on("datachannel", self._on_channel)
@@ -196,7 +189,7 @@ class WebRTCTransport:
                 decoded = await track.recv()
                 assert isinstance(decoded, av.AudioFrame)
                 for pcm in reader.frames(decoded):
-                    self._offer(AudioIn(pcm))
+                    self.inbox.put(AudioIn(pcm))
         except MediaStreamError:  # the track ended: the peer is gone
             self._end()
 
@@ -220,17 +213,7 @@ class WebRTCTransport:
             message = BadInput("bad_frame", "send audio on the microphone track, not here")
         else:
             message = parse_message(raw, input_frame_bytes=0)
-        verdict = self._bad.judge() if isinstance(message, BadInput) else "answer"
-        if verdict == "close":
-            self._disconnect(TOO_MANY_BAD)
-        elif verdict == "answer":
-            self._offer(message)
-
-    def _offer(self, message: Inbound) -> None:
-        try:
-            self._inbound.put_nowait(message)
-        except asyncio.QueueFull:
-            self.dropped_inbound += 1
+        self.inbox.received(message)
 
     def _on_state(self) -> None:
         if self.pc.connectionState == "connected":
@@ -239,18 +222,10 @@ class WebRTCTransport:
             self._end()
 
     def _end(self) -> None:
-        """The peer is gone: ``incoming`` ends once it has read what came before."""
-        if not self._closed:
-            self._closed = True
-            with suppress(asyncio.QueueFull):
-                self._inbound.put_nowait(None)
-            if self._inbound.full():  # make room for the end marker: it must arrive
-                self._inbound.get_nowait()
-                self._inbound.put_nowait(None)
+        self.inbox.end()
 
-    async def incoming(self) -> AsyncIterator[Inbound]:
-        while (message := await self._inbound.get()) is not None:
-            yield message
+    def incoming(self) -> AsyncIterator[Inbound]:
+        return self.inbox.messages()
 
     # --------------------------------------------------------------- outbound
 
@@ -282,7 +257,7 @@ class WebRTCTransport:
 
     def _disconnect(self, reason: str) -> None:
         """Tell the page why (when it can still hear), then hang up; the session ends."""
-        if self._closed:
+        if self.inbox.closed:
             return
         log.warning("closing WebRTC session %s: %s", self.settings.session_id, reason)
         channel = self._channel
