@@ -54,6 +54,15 @@ async def make_worker() -> AsyncIterator[WorkerFactory]:
         await worker.stop(grace=0)
 
 
+@pytest.fixture(scope="module")
+async def mock_worker() -> AsyncIterator[Worker]:
+    """A worker with only the mock voice loaded, one per test module."""
+    worker = Worker(WorkerConfig(port=0, ttl_seconds=None, preload=("mock:sine",)))
+    await worker.start()
+    yield worker
+    await worker.stop(grace=0)
+
+
 @pytest.fixture
 async def worker(make_worker: WorkerFactory) -> Worker:
     return await make_worker()

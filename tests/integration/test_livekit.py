@@ -7,7 +7,6 @@ this path is tests/e2e/test_livekit_page.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,11 @@ from voicectl.orchestrator.livekit_agent import DispatchError
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.talk.livekit_client import LiveKitTalkClient
 from voicectl.talk.user_audio import stream_audio
-from voicectl.worker.config import WorkerConfig
 from voicectl.worker.server import Worker
 
 RATE = 16000
 CLAUSE = Path(__file__).resolve().parents[1] / "data" / "asr" / "jfk-last-clause.flac"
 CLAUSE_SAID = (CLAUSE.with_suffix(".txt")).read_text().strip()
-
-
-@pytest.fixture(scope="module")
-async def mock_worker() -> AsyncIterator[Worker]:
-    worker = Worker(WorkerConfig(port=0, ttl_seconds=None, preload=("mock:sine",)))
-    await worker.start()
-    yield worker
-    await worker.stop(grace=0)
 
 
 def settings(server: LiveKitServer, **overrides: str) -> LiveKitSettings:

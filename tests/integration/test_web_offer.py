@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -19,18 +19,9 @@ from voicectl.orchestrator.quotas import ClientLimits
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.talk.client import HandshakeRefused
 from voicectl.talk.rtc_client import RtcTalkClient
-from voicectl.worker.config import WorkerConfig
 from voicectl.worker.server import Worker
 
 TOKEN = "web-test-token-0123456789"
-
-
-@pytest.fixture(scope="module")
-async def mock_worker() -> AsyncIterator[Worker]:
-    worker = Worker(WorkerConfig(port=0, ttl_seconds=None, preload=("mock:sine",)))
-    await worker.start()
-    yield worker
-    await worker.stop(grace=0)
 
 
 Factory = Callable[..., Awaitable[Orchestrator]]
