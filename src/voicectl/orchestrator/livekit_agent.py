@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import suppress
 
 import aiohttp
@@ -23,12 +23,11 @@ from livekit.protocol import agent, models
 
 from voicectl.livekit_tokens import LiveKitCredentials
 from voicectl.orchestrator.events import Error, EventError
-from voicectl.orchestrator.transport import SessionSettings, Transport, media_settings
+from voicectl.orchestrator.transport import RunSession, SessionSettings, media_settings
 from voicectl.orchestrator.transports.livekit import LiveKitTransport, is_user
 
 log = logging.getLogger(__name__)
 
-RunSession = Callable[[Transport, SessionSettings], Awaitable[None]]
 Throttle = Callable[[], str | None]  # a reason when the user sends too fast, else None
 INPUT_SAMPLE_RATE = 16000
 OUTPUT_SAMPLE_RATE = 48000  # Opus's rate: the SDK sends it as produced
@@ -218,8 +217,6 @@ class LiveKitAgent:
         except Exception as exc:
             log.exception("LiveKit job %s failed", job_id)
             status, error = agent.JS_FAILED, str(exc)[:300]
-        finally:
-            self.transports.pop(job_id, None)
         await self._job_status(job_id, status, error)
 
     async def _job_status(self, job_id: str, status: agent.JobStatus, error: str = "") -> None:

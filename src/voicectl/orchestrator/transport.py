@@ -9,7 +9,7 @@ writing one class, never touching the session.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,6 +51,11 @@ class SessionSettings:
     output_sample_rate: int
     model_id: str = ""
     voice: str = ""
+
+
+# What runs one conversation over a transport (Orchestrator.run_session); the web page's
+# server and the LiveKit agent hand every transport they open to it.
+RunSession = Callable[["Transport", "SessionSettings"], Awaitable[None]]
 
 
 def media_settings(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from importlib import resources
@@ -34,12 +33,11 @@ from voicectl.orchestrator.events import (
     load_json,
 )
 from voicectl.orchestrator.quotas import ClientQuotas, client_key
-from voicectl.orchestrator.transport import SessionSettings, Transport, media_settings
+from voicectl.orchestrator.transport import RunSession, SessionSettings, media_settings
 from voicectl.orchestrator.transports.webrtc import RTC_SAMPLE_RATE, WebRTCTransport, offer_sdp
 
 log = logging.getLogger(__name__)
 
-RunSession = Callable[[Transport, SessionSettings], Awaitable[None]]
 PAGE_FILES = {
     "/": ("index.html", "text/html"),
     "/app.js": ("app.js", "text/javascript"),
