@@ -78,6 +78,30 @@ async def test_the_agent_joins_each_room_a_user_opens_and_answers(
     assert not agent.livekit.transports
 
 
+async def test_a_named_agent_gets_the_rooms_that_ask_for_it(
+    agent: Orchestrator, make_orchestrator: OrchestratorFactory, mock_worker: Worker,
+    livekit: LiveKitServer,
+) -> None:  # fmt: skip
+    """Two agents on one server: ``?agent=NAME`` rooms go to the one registered as NAME,
+    never to the automatic one (which the bench relies on to count its own sessions)."""
+    named = await make_orchestrator(
+        mock_worker.address, model_id="mock:sine", livekit=settings(livekit, agent_name="named")
+    )
+    ids = []
+    for room in ("named-1", "named-2", "named-3", "named-4"):
+        async with user(livekit, f"{room}?agent=named") as talk:
+            await talk.send_text("who answers")
+            await talk.wait_for("reply.done", timeout=30)
+            ids.append(talk.session_id)
+    for _ in range(100):
+        if not named.sessions:
+            break
+        await asyncio.sleep(0.05)
+    assert {s.settings.session_id for s in named.finished_sessions} == set(ids)
+    assert not agent.finished_sessions
+    assert not agent.sessions
+
+
 async def test_a_spoken_question_is_transcribed(
     agent: Orchestrator, livekit: LiveKitServer
 ) -> None:

@@ -154,13 +154,15 @@ def test_the_config_checks_the_livekit_url() -> None:
 def test_livekit_addresses_give_room_and_identity() -> None:
     from voicectl.talk.livekit_client import room_address
 
-    assert room_address("livekit://h:7880/demo?identity=bob&token=T") == (
-        "ws://h:7880", "demo", "bob", "T",
+    assert room_address("livekit://h:7880/demo?identity=bob&token=T&agent=lk-a") == (
+        "ws://h:7880", "demo", "bob", "T", "lk-a",
     )  # fmt: skip
-    server, room, identity, token = room_address("livekits://lk.example.com")
+    server, room, identity, token, agent = room_address("livekits://lk.example.com")
     assert server == "wss://lk.example.com"
     assert room.startswith("voicectl_")
     assert identity.startswith("talk-")
-    assert token == ""
+    assert token == agent == ""
     with pytest.raises(LiveKitConfigError, match="room must be"):
         room_address("livekit://h:1/a b")
+    with pytest.raises(LiveKitConfigError, match="agent must be"):
+        room_address("livekit://h:1/r?agent=a/b")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -81,7 +82,14 @@ async def stack(config: ConversationBenchConfig) -> AsyncIterator[Stack]:
         return
     webrtc = config.transport == "webrtc"
     web = "127.0.0.1:0" if webrtc else ""
-    orchestrator = build_orchestrator(replace(config.orchestrator, ws_port=0, web=web))
+    settings = replace(config.orchestrator, ws_port=0, web=web)
+    agent_name = settings.livekit.agent_name
+    if config.transport == "livekit" and not agent_name:
+        # Dispatched by name: another agent on the same server would otherwise take some
+        # of the rooms, and its sessions would be missing from this report.
+        agent_name = f"voicectl-bench-{secrets.token_hex(4)}"
+        settings = replace(settings, livekit=replace(settings.livekit, agent_name=agent_name))
+    orchestrator = build_orchestrator(settings)
     await orchestrator.start()
     try:
         url = orchestrator.web.address if orchestrator.web is not None else orchestrator.address
@@ -89,7 +97,7 @@ async def stack(config: ConversationBenchConfig) -> AsyncIterator[Stack]:
         if config.transport == "livekit":  # each client a room of its own (no path)
             assert orchestrator.livekit is not None
             credentials = orchestrator.livekit.credentials
-            url = credentials.url.replace("ws", "livekit", 1) + "/"
+            url = credentials.url.replace("ws", "livekit", 1) + f"/?agent={agent_name}"
         yield Stack(url=url, orchestrator=orchestrator, livekit=credentials)
     finally:
         await orchestrator.stop()

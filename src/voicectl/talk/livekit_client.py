@@ -5,7 +5,9 @@ server at ws://HOST:PORT, where the orchestrator (``--livekit``) is dispatched a
 agent. The user's audio goes out as a microphone track; the agent's reply track comes
 back resampled to ``output_sample_rate``; events travel as data packets on the
 ``events`` topic. Without a token (``?token=`` or the ``token`` option: one from
-``voicectl token``) it signs its own with LIVEKIT_API_KEY / LIVEKIT_API_SECRET.
+``voicectl token``) it signs its own with LIVEKIT_API_KEY / LIVEKIT_API_SECRET, and
+``?agent=NAME`` makes that token dispatch the agent registered as NAME (an
+orchestrator's ``livekit.agent_name``) when the room opens.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import json
 import secrets
 from contextlib import suppress
-from typing import Unpack
+from typing import NamedTuple, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from livekit import rtc
@@ -25,21 +27,28 @@ from voicectl.talk.client import ClientOptions
 from voicectl.talk.track_client import TrackClient
 
 
-def room_address(url: str) -> tuple[str, str, str, str]:
-    """``(server ws url, room, identity, token)`` of a ``livekit://`` URL; names left
-    out are made up (a fresh room, a ``talk-`` identity), an absent token is ""."""
+class RoomAddress(NamedTuple):
+    server: str  # ws:// or wss://
+    room: str
+    identity: str
+    token: str  # "" = sign one
+    agent: str  # the agent_name a signed token dispatches; "" = the server's automatic one
+
+
+def room_address(url: str) -> RoomAddress:
+    """What a ``livekit://`` URL names; names left out are made up (a fresh room, a
+    ``talk-`` identity), an absent token or agent is ""."""
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     room = parts.path.strip("/") or f"voicectl_{secrets.token_hex(4)}"
     identity = query.get("identity", [f"talk-{secrets.token_hex(4)}"])[0]
+    agent = query.get("agent", [""])[0]
     check_name("room", room)
     check_name("identity", identity)
-    return (
-        server_url(f"{parts.scheme}://{parts.netloc}"),
-        room,
-        identity,
-        query.get("token", [""])[0],
-    )
+    if agent:
+        check_name("agent", agent)
+    token = query.get("token", [""])[0]
+    return RoomAddress(server_url(f"{parts.scheme}://{parts.netloc}"), room, identity, token, agent)
 
 
 AGENT = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
@@ -53,7 +62,10 @@ class LiveKitTalkClient(TrackClient):
 
     def __init__(self, url: str, **options: Unpack[ClientOptions]) -> None:
         super().__init__(url, **options)
-        self.server, self.room_name, self.identity, token = room_address(url)
+        address = room_address(url)
+        self.server, self.room_name, self.identity = address.server, address.room, address.identity
+        self.agent_name = address.agent
+        token = address.token
         self._access = token or options.get("token") or ""
         self._credentials = options.get("livekit")
         self.room = rtc.Room()
@@ -71,7 +83,9 @@ class LiveKitTalkClient(TrackClient):
             return self._access
         credentials = self._credentials or LiveKitCredentials.resolve(self.server)
         voice = json.dumps({"model_id": self.model_id, "voice": self.voice})
-        return credentials.user_token(self.room_name, self.identity, metadata=voice)
+        return credentials.user_token(
+            self.room_name, self.identity, agent_name=self.agent_name, metadata=voice
+        )
 
     async def connect(self) -> None:
         token = self._token()  # LiveKitConfigError: no token and no credentials
