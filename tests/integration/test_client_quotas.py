@@ -4,15 +4,21 @@ only so many conversations, and another client is not affected."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import OrchestratorFactory, WorkerFactory
+from voicectl.asr.wer import word_error_rate
+from voicectl.audio.decode import decode_audio_file
 from voicectl.orchestrator.quotas import ClientLimits, client_key
 from voicectl.talk.client import HandshakeRefused, TalkClient
+from voicectl.talk.user_audio import stream_audio
 
 ALICE = "alice-token-0123456789"
 BOB = "bob-token-0123456789ab"
+CLAUSE = Path(__file__).resolve().parents[1] / "data" / "asr" / "jfk-last-clause.flac"
 
 
 async def test_one_token_holds_only_its_share_of_sessions(
@@ -82,3 +88,32 @@ async def test_a_client_over_its_message_rate_is_told_and_others_are_not(
     errors = [e for e in alice.events if e.get("type") == "error"]
     assert all(e["code"] == "rate_limited" for e in errors)
     assert 1 <= len(errors) <= 5  # 8 sent, 3 fit the burst
+
+
+async def test_audio_faster_than_real_time_is_dropped_and_real_time_audio_goes_on(
+    make_worker: WorkerFactory, make_orchestrator: OrchestratorFactory
+) -> None:
+    """A client that sends a recording as fast as it can gets ``audio_too_fast`` past the
+    burst; once it sends at the recorded pace again, its speech is heard."""
+    worker = await make_worker()
+    orchestrator = await make_orchestrator(
+        worker.address, client_limits=ClientLimits(audio_realtime_factor=1.0, audio_burst_s=1.0)
+    )
+    address = orchestrator.address
+    rate = 16000
+    async with TalkClient(address, input_sample_rate=rate, output_sample_rate=rate) as alice:
+        silence = bytes(640)
+        for _ in range(150):  # 3 s of audio in no time: 1 s fits the burst
+            await alice.send_audio(silence)
+        error = await alice.wait_for("error", timeout=10)
+        assert error["code"] == "audio_too_fast"
+        assert "auth.audio_realtime_factor" in str(error["message"])
+        await asyncio.sleep(1.5)  # the allowance refills
+        errors = alice.count("error")
+        speech = decode_audio_file(CLAUSE, sample_rate=rate)
+        tail = np.zeros(rate * 2, dtype=np.int16)
+        await stream_audio(np.concatenate([speech, tail]), rate, alice.send_audio)
+        final = await alice.wait_for("transcript.final", timeout=30)
+        assert alice.count("error") == errors  # nothing at the recorded pace was dropped
+    said = CLAUSE.with_suffix(".txt").read_text().strip()
+    assert word_error_rate(said, str(final["text"])) <= 0.15, final["text"]

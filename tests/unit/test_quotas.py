@@ -70,3 +70,24 @@ def test_clients_are_tokens_or_addresses_and_tokens_never_appear() -> None:
     assert client_key(None, "10.0.0.7") == "addr:10.0.0.7"
     with pytest.raises(ValueError, match="out of range"):
         ClientLimits(sessions=-1)
+
+
+def test_audio_may_run_ahead_of_real_time_by_the_burst_then_at_the_factor() -> None:
+    clock = Clock()
+    meter = ClientLimits(audio_realtime_factor=1.5, audio_burst_s=1.0).audio_meter(clock)
+    assert meter is not None
+    assert all(meter.allow(0.02) for _ in range(50))  # one second at once
+    assert not meter.allow(0.02)  # the 51st frame in the same instant
+    clock.now += 1.0  # refills 1.5 s, capped at the 1 s burst
+    assert sum(meter.allow(0.02) for _ in range(100)) == 50
+    for _ in range(500):  # 20 ms frames every 20 ms: real time never runs short
+        clock.now += 0.02
+        assert meter.allow(0.02)
+    assert "auth.audio_realtime_factor" in meter.refusal()
+    assert "1.5x real time" in meter.refusal()
+
+
+def test_no_audio_limit_means_no_meter() -> None:
+    assert ClientLimits(audio_realtime_factor=0).audio_meter() is None
+    with pytest.raises(ValueError, match="out of range"):
+        ClientLimits(audio_burst_s=-1)

@@ -193,6 +193,9 @@ class AuthKeys(_Keys):
     # Per client: its token, or its IP without tokens (orchestrator/quotas.py).
     sessions_per_client: int = Field(_LIMITS.sessions, ge=0, le=100_000)
     messages_per_second: float = Field(_LIMITS.messages_per_second, ge=0.0, le=100_000.0)
+    # Per conversation: seconds of audio per second, and how far ahead it may run.
+    audio_realtime_factor: float = Field(_LIMITS.audio_realtime_factor, ge=0.0, le=1000.0)
+    audio_burst_seconds: float = Field(_LIMITS.audio_burst_s, ge=0.0, le=3600.0)
 
     _lists = field_validator("tokens", "allowed_origins", mode="before")(comma_list)
 
@@ -340,6 +343,8 @@ class OrchestratorSettings(LayeredSettings):
                 sessions=self.auth.sessions_per_client,
                 messages_per_second=self.auth.messages_per_second,
                 burst=max(1, round(2 * self.auth.messages_per_second)),
+                audio_realtime_factor=self.auth.audio_realtime_factor,
+                audio_burst_s=self.auth.audio_burst_seconds,
             ),
             tts_timeouts=FrameTimeouts(
                 first_frame=self.tts.first_frame_timeout_s, stall=self.tts.stall_timeout_s

@@ -1,4 +1,5 @@
-"""How much one client may use: sessions open at once, and messages per second.
+"""How much one client may use: sessions open at once, messages per second, and how
+far ahead of real time one conversation's audio may run.
 
 Pure (the clock is injected). A client is its token when the orchestrator has tokens,
 else its IP address. One token handed to a misbehaving script, or one host on the LAN,
@@ -19,10 +20,58 @@ class ClientLimits:
     sessions: int = 32  # open at once per client; 0 = no limit
     messages_per_second: float = 20.0  # JSON messages per client, sustained; 0 = no limit
     burst: int = 40  # messages a client may send at once, above the sustained rate
+    # Seconds of audio one conversation may send per second, sustained; 0 = no limit.
+    audio_realtime_factor: float = 1.5
+    # How far ahead of real time it may get at once (a recording sent in one go).
+    audio_burst_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.sessions < 0 or self.messages_per_second < 0 or self.burst < 1:
+        if (
+            self.sessions < 0 or self.messages_per_second < 0 or self.burst < 1
+            or self.audio_realtime_factor < 0 or self.audio_burst_s < 0
+        ):  # fmt: skip
             raise ValueError(f"ClientLimits out of range: {self}")
+
+    def audio_meter(self, clock: Callable[[], float] = time.monotonic) -> AudioMeter | None:
+        """A meter for one conversation's audio, or None without a limit."""
+        if not self.audio_realtime_factor:
+            return None
+        return AudioMeter(self.audio_realtime_factor, self.audio_burst_s, clock=clock)
+
+
+class AudioMeter:
+    """Audio faster than real time, bounded: each 20 ms frame costs its duration, the
+    allowance refills at ``factor`` seconds a second and holds at most ``burst_s``.
+    Without it one client streaming a file as fast as its link goes keeps VAD and ASR
+    busy on the event loop every other conversation shares."""
+
+    def __init__(
+        self, factor: float, burst_s: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.factor = factor
+        self.burst_s = burst_s
+        self._clock = clock
+        self._allowance = burst_s
+        self._updated = clock()
+
+    def allow(self, seconds: float) -> bool:
+        """Take ``seconds`` of audio from the allowance; False (nothing taken) when short."""
+        now = self._clock()
+        refill = (now - self._updated) * self.factor
+        self._allowance = min(self.burst_s, self._allowance + refill)
+        self._updated = now
+        # Frames are 20 ms; a hair of slack keeps float rounding from refusing one.
+        if self._allowance + 1e-9 < seconds:
+            return False
+        self._allowance -= seconds
+        return True
+
+    def refusal(self) -> str:
+        return (
+            f"audio arrives faster than {self.factor:g}x real time, beyond "
+            f"{self.burst_s:g} s ahead (auth.audio_realtime_factor, auth.audio_burst_seconds): "
+            "this frame was dropped; send 20 ms frames at the pace they were recorded"
+        )
 
 
 def client_key(token: str | None, remote_host: str) -> str:

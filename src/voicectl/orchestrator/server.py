@@ -254,8 +254,9 @@ class Orchestrator:
         assert connection.request is not None
         client = self._client(connection, connection.request)
         transport = await WebSocketTransport.accept(
-            connection, throttle=partial(self.quotas.throttle, client)
-        )
+            connection, throttle=partial(self.quotas.throttle, client),
+            audio_meter=self.config.client_limits.audio_meter(),
+        )  # fmt: skip
         if transport is None:  # refused, timed out or gone: the transport closed it
             return
         settings = transport.settings

@@ -17,7 +17,7 @@ from typing import Literal
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from voicectl.audio.frames import frame_bytes
+from voicectl.audio.frames import FRAME_MS, frame_bytes
 from voicectl.orchestrator.events import MAX_TEXT_CHARS as MAX_TEXT_CHARS  # the limit, here too
 from voicectl.orchestrator.events import (
     BadJson,
@@ -31,6 +31,7 @@ from voicectl.orchestrator.events import (
     quoted,
     to_json,
 )
+from voicectl.orchestrator.quotas import AudioMeter
 from voicectl.orchestrator.transport import (
     AudioIn,
     BadInput,
@@ -50,6 +51,7 @@ MAX_QUEUED_AUDIO_FRAMES = 500  # 10 s of 20 ms frames
 # Bad messages: at most this many error events a second; a client sending more than
 # BAD_MESSAGES_CLOSE in one second is disconnected.
 ERROR_EVENTS_PER_S = 10
+FRAME_S = FRAME_MS / 1000
 BAD_MESSAGES_CLOSE = 200
 
 
@@ -170,6 +172,7 @@ class WebSocketTransport:
         connection: ServerConnection,
         *,
         throttle: Callable[[], str | None] | None = None,
+        audio_meter: AudioMeter | None = None,
     ) -> WebSocketTransport | None:
         """Wait for a valid ``start`` and answer ``started``; None if there is no session.
 
@@ -202,7 +205,7 @@ class WebSocketTransport:
             return None
         except ConnectionClosed:  # the client went away during the handshake
             return None
-        transport = cls(connection, settings, throttle=throttle)
+        transport = cls(connection, settings, throttle=throttle, audio_meter=audio_meter)
         transport.send_event(started(settings))
         return transport
 
@@ -212,12 +215,15 @@ class WebSocketTransport:
         settings: SessionSettings,
         *,
         throttle: Callable[[], str | None] | None = None,
+        audio_meter: AudioMeter | None = None,
     ) -> None:
         """``throttle`` is asked before each JSON message: a reason to drop it (the
-        client's message quota is spent), or None."""
+        client's message quota is spent), or None. ``audio_meter`` bounds how far the
+        audio may run ahead of real time; a frame past it is dropped, like bad input."""
         self.connection = connection
         self.settings = settings  # as negotiated; the server may fill in its default voice
         self._throttle = throttle
+        self._audio_meter = audio_meter
         self.input_frame_bytes = frame_bytes(settings.input_sample_rate)
         self._events: deque[str] = deque()
         self._audio: deque[bytes] = deque()
@@ -234,6 +240,9 @@ class WebSocketTransport:
                     message: Inbound = BadInput("rate_limited", limited)
                 else:
                     message = parse_message(raw, input_frame_bytes=self.input_frame_bytes)
+                meter = self._audio_meter
+                if isinstance(message, AudioIn) and meter and not meter.allow(FRAME_S):
+                    message = BadInput("audio_too_fast", meter.refusal())
                 verdict = self._bad.judge() if isinstance(message, BadInput) else "answer"
                 if verdict == "close":
                     self._disconnect(TOO_MANY_BAD)
