@@ -1,4 +1,5 @@
-"""Per-session policy (thresholds from orchestrator.yaml) and per-session measurements."""
+"""Per-session policy: the thresholds orchestrator.yaml sets (what a session measures
+is in telemetry.py)."""
 
 from __future__ import annotations
 
@@ -44,22 +45,3 @@ class SessionPolicy:
     speculate_after_frames: int = 2
     # How long a pause in the user's turn must last to end it (orchestrator/turns.py).
     endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
-
-
-@dataclass
-class BargeInRecord:
-    """Timing of one barge-in, for `voicectl bench bargein` and logs."""
-
-    onset_frame_at: float  # arrival of the first speech frame of the onset
-    paused_at: float  # when the pacer stopped sending
-    frames_taken_back: int
-
-
-@dataclass
-class SessionMetrics:
-    barge_ins: list[BargeInRecord] = field(default_factory=list)
-    # End of user speech (VAD offset frame arrival) -> first reply frame sent, seconds.
-    voice_to_voice: list[float] = field(default_factory=list)
-    pacer_lateness: list[float] = field(default_factory=list)
-    underruns: int = 0
-    underrun_frames: list[int] = field(default_factory=list)  # reply frame index of each

@@ -24,11 +24,11 @@ from voicectl.orchestrator import fsm
 from voicectl.orchestrator.asr import AsrEngine, UtteranceTranscriber
 from voicectl.orchestrator.llm import Conversation, LLMBridge
 from voicectl.orchestrator.pacer import Pacer
-from voicectl.orchestrator.policy import BargeInRecord, SessionPolicy, VadThresholds
+from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
 from voicectl.orchestrator.reply import Reply
 from voicectl.orchestrator.reply_pipeline import ReplyPipeline
 from voicectl.orchestrator.silero import SileroStream
-from voicectl.orchestrator.telemetry import SessionTelemetry
+from voicectl.orchestrator.telemetry import BargeInRecord, SessionTelemetry
 from voicectl.orchestrator.transport import AudioIn, BadInput, SessionSettings, TextIn, Transport
 from voicectl.orchestrator.tts import TTSBackend
 from voicectl.orchestrator.turns import continues_turn

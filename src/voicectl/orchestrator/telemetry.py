@@ -7,14 +7,33 @@ session produces goes through one of these methods.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from voicectl.asr.whisper import Transcript
 from voicectl.observability.metrics import OrchestratorMetrics
 from voicectl.orchestrator.asr import DecodeKind
 from voicectl.orchestrator.pacer import Pacer
-from voicectl.orchestrator.policy import BargeInRecord, SessionMetrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class BargeInRecord:
+    """Timing of one barge-in, for `voicectl bench bargein` and logs."""
+
+    onset_frame_at: float  # arrival of the first speech frame of the onset
+    paused_at: float  # when the pacer stopped sending
+    frames_taken_back: int
+
+
+@dataclass
+class SessionMetrics:
+    barge_ins: list[BargeInRecord] = field(default_factory=list)
+    # End of user speech (VAD offset frame arrival) -> first reply frame sent, seconds.
+    voice_to_voice: list[float] = field(default_factory=list)
+    pacer_lateness: list[float] = field(default_factory=list)
+    underruns: int = 0
+    underrun_frames: list[int] = field(default_factory=list)  # reply frame index of each
 
 
 class SessionTelemetry:

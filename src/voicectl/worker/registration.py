@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from voicectl import __version__
 from voicectl.registry.base import Registry, RegistryError, WorkerRecord
 from voicectl.rpc.model_state import ModelState
-from voicectl.worker.load import session_counts
 from voicectl.worker.models import ModelEntry
 
 if TYPE_CHECKING:
@@ -53,6 +52,25 @@ def guess_advertise_host(bind_host: str, registry_host: str | None = None) -> st
 
 def resident_models(entries: Iterable[ModelEntry]) -> dict[str, str]:
     return {e.spec.model_id: e.state.value for e in entries if e.state is not ModelState.AVAILABLE}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSnapshot:
+    """What a worker advertises, read at one instant (``Worker.snapshot``): the
+    registration needs these figures, not the worker's tables and manager."""
+
+    port: int
+    adapters: tuple[str, ...]
+    models: dict[str, str]  # model id -> state, resident ones only
+    known_models: tuple[str, ...]
+    default_model: str
+    active_sessions: int
+    queue_depth: int
+    mean_latency_ms: float
+
+
+class Snapshots(Protocol):
+    def snapshot(self) -> WorkerSnapshot: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +110,7 @@ class WorkerRegistration:
 
     def __init__(
         self,
-        worker: Worker,
+        worker: Snapshots,
         registry: Registry,
         settings: RegistrationSettings,
         *,
@@ -108,21 +126,19 @@ class WorkerRegistration:
         self._last_logged: tuple[object, ...] | None = None
 
     def record(self) -> WorkerRecord:
-        worker = self.worker
-        active, queued = session_counts(worker.sessions)
-        catalog = worker.catalog
+        now = self.worker.snapshot()
         return WorkerRecord(
             worker_id=self.settings.worker_id,
             host=self.settings.advertise_host,
-            port=worker.port,
+            port=now.port,
             gpu=self.settings.gpu,
-            adapters=tuple(sorted({catalog[m].adapter for m in catalog})),
-            models=resident_models(worker.manager.entries()),
-            known_models=tuple(catalog),
-            default_model=worker.manager.default_model_id,
-            active_sessions=active,
-            queue_depth=queued,
-            mean_latency_ms=round(worker.load.mean_latency_ms, 2),
+            adapters=now.adapters,
+            models=now.models,
+            known_models=now.known_models,
+            default_model=now.default_model,
+            active_sessions=now.active_sessions,
+            queue_depth=now.queue_depth,
+            mean_latency_ms=now.mean_latency_ms,
             version=__version__,
             pid=os.getpid(),
             started_at=self._started_at,

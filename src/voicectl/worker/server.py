@@ -25,10 +25,15 @@ from voicectl.rpc.tls import server_credentials
 from voicectl.worker.auth import Credentials, TokenInterceptor
 from voicectl.worker.catalog import Catalog, builtin_specs
 from voicectl.worker.config import WorkerConfig, config_to_mapping
-from voicectl.worker.load import LoadStats
+from voicectl.worker.load import LoadStats, session_counts
 from voicectl.worker.metrics import MetricsObserver, watch_worker
 from voicectl.worker.models import ManagerLimits, ModelManager
-from voicectl.worker.registration import RegistrationSettings, WorkerRegistration
+from voicectl.worker.registration import (
+    RegistrationSettings,
+    WorkerRegistration,
+    WorkerSnapshot,
+    resident_models,
+)
 from voicectl.worker.servicer import SERVICE_NAME, TTSService, rpc_handler
 from voicectl.worker.session import SessionTable
 from voicectl.worker.validation import SessionDefaults
@@ -98,6 +103,20 @@ class Worker:
     @property
     def address(self) -> str:
         return f"{self.config.host}:{self.port}"
+
+    def snapshot(self) -> WorkerSnapshot:
+        """What the registry's record of this worker says now (call after ``start``)."""
+        active, queued = session_counts(self.sessions)
+        return WorkerSnapshot(
+            port=self.port,
+            adapters=tuple(sorted({self.catalog[m].adapter for m in self.catalog})),
+            models=resident_models(self.manager.entries()),
+            known_models=tuple(self.catalog),
+            default_model=self.manager.default_model_id,
+            active_sessions=active,
+            queue_depth=queued,
+            mean_latency_ms=round(self.load.mean_latency_ms, 2),
+        )
 
     async def start(self) -> None:
         """Bind, load the default and preload models, then report SERVING."""
