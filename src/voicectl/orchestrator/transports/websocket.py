@@ -48,10 +48,12 @@ START_TIMEOUT_S = 30.0
 # a client that plays what it gets.
 MAX_QUEUED_EVENTS = 512
 MAX_QUEUED_AUDIO_FRAMES = 500  # 10 s of 20 ms frames
+
+FRAME_S = FRAME_MS / 1000  # what one input frame costs the conversation's AudioMeter
+
 # Bad messages: at most this many error events a second; a client sending more than
 # BAD_MESSAGES_CLOSE in one second is disconnected.
 ERROR_EVENTS_PER_S = 10
-FRAME_S = FRAME_MS / 1000
 BAD_MESSAGES_CLOSE = 200
 
 
