@@ -190,10 +190,9 @@ class AuthKeys(_Keys):
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), json_schema_extra=allowed("origins such as https://app.example.com, or *")
     )
-    # Per client: its token, or its IP without tokens (orchestrator/quotas.py).
+    # Per client (its token, or its IP without tokens), then per conversation: quotas.py.
     sessions_per_client: int = Field(_LIMITS.sessions, ge=0, le=100_000)
     messages_per_second: float = Field(_LIMITS.messages_per_second, ge=0.0, le=100_000.0)
-    # Per conversation: seconds of audio per second, and how far ahead it may run.
     audio_realtime_factor: float = Field(_LIMITS.audio_realtime_factor, ge=0.0, le=1000.0)
     audio_burst_seconds: float = Field(_LIMITS.audio_burst_s, ge=0.0, le=3600.0)
 

@@ -65,8 +65,7 @@ class LiveKitTalkClient(TrackClient):
         address = room_address(url)
         self.server, self.room_name, self.identity = address.server, address.room, address.identity
         self.agent_name = address.agent
-        token = address.token
-        self._access = token or options.get("token") or ""
+        self._access = address.token or options.get("token") or ""
         self._credentials = options.get("livekit")
         self.room = rtc.Room()
         self._mic = rtc.AudioSource(self.input_sample_rate, 1, queue_size_ms=MIC_QUEUE_MS)
