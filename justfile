@@ -8,8 +8,7 @@ default:
 
 # Install the project and dev tools into .venv from uv.lock.
 sync:
-    uv sync --frozen --extra audio --extra peer --extra livekit
-    python3 -m pip --python .venv/bin/python install --quiet torch==2.13.0
+    uv sync --frozen --extra audio --extra peer --extra livekit --extra csm
     npm ci --prefix src/voicectl/orchestrator/web_page --no-audit --no-fund --loglevel=error
 
 # ruff lint + format check.

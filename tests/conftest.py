@@ -13,6 +13,8 @@ from tests.strict_skips import (  # noqa: F401  (hooks: --no-skips, VOICECTL_NO_
     pytest_make_collect_report,
     pytest_runtest_makereport,
 )
+from tests.tiny_csm import TinyCsm
+from tests.tiny_csm import build as build_tiny_csm
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
@@ -99,6 +101,19 @@ async def make_orchestrator(asr_engine: AsrEngine) -> AsyncIterator[Orchestrator
     yield factory
     for orchestrator in started:
         await orchestrator.stop()
+
+
+CSM_INSTALL = "the csm extra (torch, transformers, peft): uv sync --extra csm"
+# Greedy, so every run says the same; 1.5 s segments keep CPU generation short.
+TINY_CSM_PARAMS = "{device: cpu, do_sample: false, max_segment_seconds: 1.5}"
+
+
+@pytest.fixture(scope="session")
+def tiny_csm(tmp_path_factory: pytest.TempPathFactory) -> TinyCsm:
+    """A tiny random-weight CSM checkpoint, its voicepack and two LoRAs, built once."""
+    for module in ("torch", "transformers", "peft"):
+        pytest.importorskip(module, reason=CSM_INSTALL)
+    return build_tiny_csm(tmp_path_factory.mktemp("tiny-csm"), params=TINY_CSM_PARAMS)
 
 
 @pytest.fixture(scope="session")

@@ -164,7 +164,7 @@ def check_torch() -> Check:
         ok=module is not None,
         required=False,
         detail=detail,
-        fix="python3 -m pip --python .venv/bin/python install torch==2.13.0",
+        fix="uv sync --extra csm (torch, transformers and peft)",
     )
 
 

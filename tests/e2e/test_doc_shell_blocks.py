@@ -59,7 +59,7 @@ ELSEWHERE = {
 # Lines that need an optional extra: skipped without it (CI installs every one).
 NEEDS = {
     "voicectl talk --list-devices": ("sounddevice", "uv sync --extra audio"),
-    "voicectl profile torch": ("torch", "python3 -m pip --python .venv/bin/python install torch"),
+    "voicectl profile torch": ("torch", "uv sync --extra csm"),
 }
 SERVICES = ("worker", "orchestrator")
 PORT_FLAGS = ("--port", "--ws-port", "--metrics-port")

@@ -32,7 +32,7 @@ PROFILE = [
     *(["voicectl", "profile"] if REGISTERED else ["voicectl.cli.profile"]),
 ]
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-TORCH_INSTALL = "python3 -m pip --python .venv/bin/python install torch==2.13.0"
+TORCH_INSTALL = "uv sync --extra csm"
 
 
 def profile(

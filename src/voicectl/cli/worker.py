@@ -54,6 +54,13 @@ def worker_command(
     max_loaded: int | None = typer.Option(None, help="Most models resident at once."),
     memory_budget: str | None = typer.Option(None, help="Evict LRU models over this, e.g. 4GiB."),
     voicepacks: Path | None = typer.Option(None, help="Folder of <name>/voicepack.yaml files."),
+    lora_path: Path | None = typer.Option(
+        None,
+        "--lora-path",
+        "--lora_path",
+        help="peft LoRA adapters (a folder of them, or one) for the model that takes LoRA; "
+        "each is the model MODEL+lora:FOLDER.",
+    ),
     redis: str | None = typer.Option(
         None, help="Register in this Redis, e.g. redis://:PASSWORD@host:6379/0 (rediss:// = TLS)."
     ),
@@ -97,6 +104,7 @@ def worker_command(
                 "max_loaded": max_loaded,
                 "memory_budget": memory_budget,
                 "voicepacks_dir": _text(voicepacks),
+                "lora_path": _text(lora_path),
                 "redis": redis,
                 "advertise_host": advertise_host,
                 "heartbeat": heartbeat,

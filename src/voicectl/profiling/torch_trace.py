@@ -34,7 +34,7 @@ from voicectl.worker.config import ConfigError, load_worker_config
 from voicectl.worker.errors import RequestError
 from voicectl.worker.server import Worker, build_catalog
 
-TORCH_MISSING = "torch is not installed: pip install torch (GPU adapters' extras bring it)"
+TORCH_MISSING = "torch is not installed: uv sync --extra csm (the GPU voices' extra brings it)"
 STAGE_REQUEST = "voicectl.request"  # client: config + text sent -> final frame received
 STAGE_FIRST_AUDIO = "voicectl.first_audio"  # client: request start -> first frame received
 STAGE_STREAM = "voicectl.model.stream"  # worker: the adapter's whole stream

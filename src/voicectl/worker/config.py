@@ -38,6 +38,8 @@ class WorkerConfig:
     memory_budget_bytes: int | None = None
     warmup: bool = True
     voicepacks_dir: Path | None = None
+    # peft LoRA adapters (a folder of them, or one) for the model that takes LoRA.
+    lora_path: Path | None = None
     target_rms_dbfs: float = -20.0
     lookahead_ms: int = 1000
     drain_seconds: float = 5.0
@@ -122,6 +124,7 @@ class WorkerSettings(LayeredSettings):
     )
     warmup: bool = _D.warmup
     voicepacks_dir: Path | None = _D.voicepacks_dir
+    lora_path: Path | None = _D.lora_path
     target_rms_dbfs: float = Field(_D.target_rms_dbfs, ge=-40.0, le=-6.0)
     lookahead_ms: int = Field(_D.lookahead_ms, ge=100, le=10_000)
     drain_seconds: float = Field(_D.drain_seconds, ge=0.0, le=600.0)
@@ -266,7 +269,7 @@ def read_yaml(path: Path) -> dict[str, object]:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: 'worker' must be a mapping")
     values = {str(k): v for k, v in section.items()}
-    for key in ("voicepacks_dir", *TLS_FILES):
+    for key in ("voicepacks_dir", "lora_path", *TLS_FILES):
         given = values.get(key)
         if isinstance(given, str) and given.lower() not in OFF and not Path(given).is_absolute():
             # A path in a file means a path next to that file, wherever the command runs.

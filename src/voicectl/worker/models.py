@@ -22,19 +22,16 @@ from voicectl.rpc.model_state import ModelState
 from voicectl.worker import eviction, memory
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import (
-    CancelToken,
     ModelSpec,
-    SynthesisOptions,
     TTSAdapter,
     run_blocking,
 )
+from voicectl.worker.adapters.lora import LoraAdapter, base_of
 from voicectl.worker.catalog import Catalog
 from voicectl.worker.errors import RequestError, quoted
+from voicectl.worker.warmup import warmup
 
 log = logging.getLogger(__name__)
-
-WARMUP_TEXT = "Hello there."
-WARMUP_SECONDS = 0.3
 
 
 @dataclass(kw_only=True)
@@ -57,6 +54,8 @@ class ModelEntry:
     loading: asyncio.Future[TTSAdapter] | None = None
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holds: ModelEntry | None = None
+    """A resident LoRA adapter's base model, on which it holds one reference."""
 
 
 class ModelEvents:
@@ -122,7 +121,8 @@ class ModelManager:
             self._evictor.cancel()
             with suppress(asyncio.CancelledError):
                 await self._evictor
-        for entry in self._entries.values():
+        # LoRA adapters first: each holds its base.
+        for entry in sorted(self._entries.values(), key=lambda e: base_of(e.spec) is None):
             await self._unload_entry(entry, only_if_idle=False, reason="shutdown")
 
     # ---------------------------------------------------------------- public API
@@ -159,25 +159,27 @@ class ModelManager:
     async def acquire(self, model_id: str) -> AsyncIterator[TTSAdapter]:
         """Hold a model for one stream; it cannot be evicted or unloaded meanwhile."""
         entry = self.entry(model_id)
-        while True:
-            adapter = await self._ensure_ready(entry)
-            # Another task may have unloaded it between the load and now: check again.
-            if entry.state is ModelState.READY and entry.adapter is adapter:
-                break
-        entry.refcount += 1
-        entry.idle.clear()
-        self._touch(entry)
+        adapter = await self._hold(entry)
         try:
             yield adapter
         finally:
-            entry.refcount -= 1
-            self._touch(entry)
-            if entry.refcount == 0:
-                entry.idle.set()
+            self._release(entry)
 
     async def unload(self, model_id: str, *, wait_if_in_use: bool) -> ModelEntry:
-        """Unload a model; refuse (FAILED_PRECONDITION) or wait while streams use it."""
+        """Unload a model; refuse (FAILED_PRECONDITION) or wait while streams use it.
+
+        A base model's resident LoRA adapters are unloaded first, on the same terms.
+        """
         entry = self.entry(model_id)
+        speaking = [e.spec.model_id for e in self.dependents(entry) if e.refcount]
+        if speaking and not wait_if_in_use:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"model {model_id!r} carries LoRA adapters in use: {', '.join(speaking)}; "
+                "retry later or set wait_if_in_use",
+            )
+        for lora in self.dependents(entry):
+            await self.unload(lora.spec.model_id, wait_if_in_use=wait_if_in_use)
         while True:
             if entry.loading is not None:
                 with suppress(Exception):  # a failed load is logged and recorded by the load
@@ -204,7 +206,29 @@ class ModelManager:
                 evicted.append(model_id)
         return evicted
 
+    def dependents(self, entry: ModelEntry) -> list[ModelEntry]:
+        """The LoRA adapters resident on ``entry``."""
+        return [e for e in self.entries() if e.holds is entry]
+
     # ------------------------------------------------------------------ internals
+
+    async def _hold(self, entry: ModelEntry) -> TTSAdapter:
+        """Load ``entry`` if needed and take one reference on it (a stream or a LoRA)."""
+        while True:
+            adapter = await self._ensure_ready(entry)
+            # Another task may have unloaded it between the load and now: check again.
+            if entry.state is ModelState.READY and entry.adapter is adapter:
+                break
+        entry.refcount += 1
+        entry.idle.clear()
+        self._touch(entry)
+        return adapter
+
+    def _release(self, entry: ModelEntry) -> None:
+        entry.refcount -= 1
+        self._touch(entry)
+        if entry.refcount == 0:
+            entry.idle.set()
 
     def effective_ttl(self, entry: ModelEntry) -> float | None:
         """The entry's TTL override (inf = never) or the worker default; None = never."""
@@ -250,8 +274,21 @@ class ModelManager:
             async with entry.lock:  # waits for an unload of this model in progress
                 if entry.state is ModelState.READY and entry.adapter is not None:
                     return entry.adapter
-                await self._admit(entry)
-                return await self._load_admitted(entry)
+                base_id = base_of(entry.spec)
+                if base_id is None:
+                    await self._admit(entry)
+                    return await self._load_admitted(entry)
+                # A LoRA adapter: its base first (loaded once, held while the LoRA is).
+                base = self.entry(base_id)
+                base_adapter = await self._hold(base)
+                try:
+                    await self._admit(entry)
+                    adapter = await self._load_admitted(entry, onto=base_adapter)
+                except BaseException:
+                    self._release(base)
+                    raise
+                entry.holds = base
+                return adapter
         finally:
             entry.loading = None
 
@@ -278,13 +315,21 @@ class ModelManager:
             entry.state = ModelState.LOADING
             entry.error = ""
 
-    async def _load_admitted(self, entry: ModelEntry) -> TTSAdapter:
+    async def _load_admitted(
+        self, entry: ModelEntry, *, onto: TTSAdapter | None = None
+    ) -> TTSAdapter:
+        """Load the model (or attach the LoRA adapter ``onto`` its base), then warm it up."""
         model_id = entry.spec.model_id
         try:
             started = time.perf_counter()
             rss_before = memory.process_rss()
             adapter_cls = resolve_adapter(entry.spec.adapter)
-            adapter = await run_blocking(lambda: adapter_cls.load(entry.spec))
+            if onto is not None:
+                adapter: TTSAdapter = await run_blocking(
+                    lambda: LoraAdapter.attach(onto, entry.spec)
+                )
+            else:
+                adapter = await run_blocking(lambda: adapter_cls.load(entry.spec))
             loaded = time.perf_counter()
             if self.limits.warmup:
                 try:
@@ -334,6 +379,9 @@ class ModelManager:
             finally:
                 entry.state = ModelState.AVAILABLE
                 entry.memory_bytes = 0
+                if entry.holds is not None:
+                    self._release(entry.holds)
+                    entry.holds = None
             self.events.unloaded(entry.spec.model_id, reason)
             return True
 
@@ -345,25 +393,3 @@ class ModelManager:
                 await self.evict_expired()
             except Exception:  # keep evicting even if one unload fails
                 log.exception("idle eviction failed")
-
-
-async def warmup(adapter: TTSAdapter) -> None:
-    """Synthesize ~300 ms so the first real request does not pay one-time costs."""
-
-    async def text() -> AsyncIterator[str]:
-        yield WARMUP_TEXT
-
-    cancel = CancelToken()
-    produced = 0
-    target = int(adapter.native_sample_rate * WARMUP_SECONDS)
-    stream = adapter.stream(
-        text(), voice=adapter.spec.default_voice, options=SynthesisOptions(), cancel=cancel
-    )
-    try:
-        async for chunk in stream:
-            produced += len(chunk)
-            if produced >= target:
-                break
-    finally:
-        cancel.cancel()
-        await stream.aclose()

@@ -22,6 +22,8 @@ from voicectl.observability.metrics import MetricsServer, WorkerMetrics
 from voicectl.registry.base import Registry
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.rpc.tls import server_credentials
+from voicectl.worker.adapters import takes_lora
+from voicectl.worker.adapters.lora import attach_lora_path
 from voicectl.worker.auth import Credentials, TokenInterceptor
 from voicectl.worker.catalog import Catalog, builtin_specs
 from voicectl.worker.config import WorkerConfig, config_to_mapping
@@ -37,7 +39,7 @@ from voicectl.worker.registration import (
 from voicectl.worker.servicer import SERVICE_NAME, TTSService, rpc_handler
 from voicectl.worker.session import SessionTable
 from voicectl.worker.validation import SessionDefaults
-from voicectl.worker.voicepacks import load_voicepacks
+from voicectl.worker.voicepacks import VoicepackError, load_voicepacks
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,11 @@ def build_catalog(config: WorkerConfig) -> Catalog:
         specs.append(spec)
     if config.voicepacks_dir is not None:
         specs += load_voicepacks(config.voicepacks_dir)
+    if config.lora_path is not None:
+        try:
+            specs += attach_lora_path(config.lora_path, specs, takes_lora())
+        except ValueError as exc:
+            raise VoicepackError(str(exc)) from None
     return Catalog(specs)
 
 

@@ -20,8 +20,8 @@ from google.protobuf.message import DecodeError
 
 from voicectl.observability.logging import set_log_context
 from voicectl.rpc.v1 import tts_pb2 as pb
-from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
-from voicectl.worker.adapters.base import Capabilities
+from voicectl.worker.adapters import AdapterUnavailable, capabilities_of
+from voicectl.worker.adapters.base import Capabilities, ModelSpec
 from voicectl.worker.errors import RequestError, invalid, quoted
 from voicectl.worker.models import ModelEntry, ModelManager
 from voicectl.worker.request_stream import (
@@ -110,7 +110,11 @@ class TTSService:
             model_id = config.model_id or self.manager.default_model_id
             spec = self.manager.entry(model_id).spec
             params = validate_config(
-                config, spec=spec, native_rate=spec.sample_rate, defaults=self.defaults
+                config,
+                spec=spec,
+                native_rate=spec.sample_rate,
+                defaults=self.defaults,
+                speed_control=self._capabilities(spec) is not False,
             )
             if not self.sessions.reserve(params.session_id, owner=context.peer()):
                 raise RequestError(
@@ -229,10 +233,17 @@ class TTSService:
         entry = await self.manager.unload(request.model_id, wait_if_in_use=request.wait_if_in_use)
         return pb.UnloadModelResponse(model=self.model_info(entry))
 
+    def _capabilities(self, spec: ModelSpec) -> bool | None:
+        """Whether the model honours a speed; None when its extra is not installed."""
+        try:
+            return capabilities_of(spec, self.manager.catalog).speed_control
+        except AdapterUnavailable:  # the load will fail and say what to install
+            return None
+
     def model_info(self, entry: ModelEntry) -> pb.ModelInfo:
         spec = entry.spec
         try:
-            caps: Capabilities | None = resolve_adapter(spec.adapter).capabilities
+            caps: Capabilities | None = capabilities_of(spec, self.manager.catalog)
         except AdapterUnavailable:  # extra not installed: report the model without them
             caps = None
         ttl = self.manager.effective_ttl(entry)

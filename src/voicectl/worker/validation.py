@@ -31,7 +31,12 @@ class SessionDefaults:
 
 
 def validate_config(
-    config: pb.SessionConfig, *, spec: ModelSpec, native_rate: int, defaults: SessionDefaults
+    config: pb.SessionConfig,
+    *,
+    spec: ModelSpec,
+    native_rate: int,
+    defaults: SessionDefaults,
+    speed_control: bool = True,
 ) -> SessionParams:
     """Check a SessionConfig against the chosen model; raise RequestError naming the field."""
     session_id = config.session_id or f"s-{uuid.uuid4().hex[:12]}"
@@ -57,6 +62,11 @@ def validate_config(
     speed = opts.speed or 1.0
     if not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
         raise invalid(f"config.options.speed {speed:g} is out of range {SPEED_RANGE[0]}..2.0")
+    if speed != 1.0 and not speed_control:
+        raise invalid(
+            f"config.options.speed {speed:g}: model {spec.model_id} speaks at its own pace; "
+            "leave speed at 0 or 1"
+        )
     target = opts.target_rms_dbfs or defaults.target_dbfs
     if not TARGET_DBFS_RANGE[0] <= target <= TARGET_DBFS_RANGE[1]:
         raise invalid(

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from voicectl.audio.frames import SUPPORTED_SAMPLE_RATES
 from voicectl.config_errors import allowed, describe
-from voicectl.worker.adapters import ADAPTERS
+from voicectl.worker.adapters import ADAPTERS, VOICEPACK_ADAPTERS
 from voicectl.worker.adapters.base import ModelSpec
+from voicectl.worker.adapters.lora import lora_spec
 
 FILENAME = "voicepack.yaml"
 MODEL_ID = re.compile(r"^[a-z0-9_]+:[A-Za-z0-9._-]+$")
@@ -79,12 +80,16 @@ class VoicepackFields(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
     hub: HubSource | None = None
+    loras: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra=allowed("a mapping of LoRA names to peft adapter folders"),
+    )
 
     @field_validator("adapter")
     @classmethod
     def _known_adapter(cls, value: str) -> str:
-        if value not in ADAPTERS:
-            raise ValueError(f"must be one of {sorted(ADAPTERS)}, got {value!r}")
+        if value not in VOICEPACK_ADAPTERS:
+            raise ValueError(f"must be one of {VOICEPACK_ADAPTERS}, got {value!r}")
         return value
 
     @field_validator("sample_rate")
@@ -102,6 +107,11 @@ class VoicepackFields(BaseModel):
             )
         if not self.files and self.package is None and self.adapter != "mock":
             raise ValueError("give 'files' (paths relative to this folder) or 'package'")
+        if self.loras and not ADAPTERS[self.adapter].takes_lora:
+            takers = sorted(name for name, entry in ADAPTERS.items() if entry.takes_lora)
+            raise ValueError(
+                f"loras: adapter {self.adapter!r} takes no LoRA adapters (these do: {takers})"
+            )
         return self
 
 
@@ -147,11 +157,26 @@ def load_voicepack(path: Path) -> ModelSpec:
     )
 
 
+def voicepack_loras(path: Path, base: ModelSpec) -> list[ModelSpec]:
+    """The LoRA adapters a voicepack lists under ``loras``, as models on ``base``."""
+    specs = []
+    for name, relative in read_voicepack(path).loras.items():
+        try:
+            specs.append(lora_spec(base, name, (path.parent / relative).resolve()))
+        except ValueError as exc:
+            raise _fail(path, f"loras.{name}: {exc}") from None
+    return specs
+
+
 def load_voicepacks(directory: Path) -> list[ModelSpec]:
-    """Every ``*/voicepack.yaml`` under ``directory``; the first bad one raises."""
+    """Every ``*/voicepack.yaml`` under ``directory`` and the LoRA adapters each lists;
+    the first bad one raises."""
     if not directory.is_dir():
         raise VoicepackError(f"voicepacks_dir {directory} is not a directory")
-    specs = [load_voicepack(p) for p in sorted(directory.glob(f"*/{FILENAME}"))]
+    specs = []
+    for path in sorted(directory.glob(f"*/{FILENAME}")):
+        base = load_voicepack(path)
+        specs += [base, *voicepack_loras(path, base)]
     seen: dict[str, str] = {}
     for spec in specs:
         if spec.model_id in seen:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from voicectl.worker.adapters.base import TTSAdapter
+from voicectl.worker.adapters.base import Capabilities, ModelSpec, TTSAdapter
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,8 @@ class AdapterEntry:
     cls: str
     extra: str | None
     requires: tuple[str, ...]
+    takes_lora: bool = False
+    """LoRA adapters load onto its models (known without importing the module)."""
 
 
 ADAPTERS: dict[str, AdapterEntry] = {
@@ -21,7 +24,22 @@ ADAPTERS: dict[str, AdapterEntry] = {
     "piper": AdapterEntry(
         "voicectl.worker.adapters.piper", "PiperAdapter", None, ("piper-tts", "onnxruntime")
     ),
+    "csm": AdapterEntry(
+        "voicectl.worker.adapters.csm",
+        "CsmAdapter",
+        "csm",
+        ("torch", "transformers", "peft"),
+        takes_lora=True,
+    ),
+    # A LoRA adapter on a resident model (adapters/lora.py); made from a voicepack's
+    # 'loras' or --lora-path, never named as a voicepack's adapter.
+    "lora": AdapterEntry("voicectl.worker.adapters.lora", "LoraAdapter", None, ()),
 }
+VOICEPACK_ADAPTERS = sorted(name for name in ADAPTERS if name != "lora")
+
+
+def takes_lora() -> set[str]:
+    return {name for name, entry in ADAPTERS.items() if entry.takes_lora}
 
 
 class AdapterUnavailable(Exception):
@@ -48,3 +66,11 @@ def resolve_adapter(name: str) -> type[TTSAdapter]:
         ) from exc
     adapter: type[TTSAdapter] = getattr(module, entry.cls)
     return adapter
+
+
+def capabilities_of(spec: ModelSpec, catalog: Mapping[str, ModelSpec]) -> Capabilities:
+    """What a model can do: a LoRA adapter's are its base model's."""
+    base = spec.params.get("base") if spec.adapter == "lora" else None
+    if isinstance(base, str) and base in catalog:
+        spec = catalog[base]
+    return resolve_adapter(spec.adapter).capabilities

@@ -36,6 +36,8 @@ class Capabilities:
     into phrases and the model speaks one phrase at a time)."""
     voice_cloning: bool = False
     lora: bool = False
+    speed_control: bool = True
+    """Honours ``SynthesisOptions.speed`` (else the worker refuses a speed other than 1)."""
     devices: tuple[str, ...] = ("cpu",)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Generic, TypeVar
 
 from voicectl.worker.adapters.base import Audio, CancelToken, SynthesisOptions, TTSAdapter
@@ -50,18 +51,32 @@ class SegmentedAdapter(TTSAdapter, Generic[StreamSettings]):
         cancel: CancelToken,
     ) -> AsyncGenerator[Audio, None]:
         settings = self.prepare(voice=voice, options=options)
+        segments = self.stream_segments(text, settings, cancel=cancel)
+        try:
+            async for audio in segments:
+                yield audio
+        finally:
+            await segments.aclose()
+
+    async def stream_segments(
+        self, text: AsyncIterator[str], settings: StreamSettings, *, cancel: CancelToken
+    ) -> AsyncGenerator[Audio, None]:
+        """``stream`` with settings already prepared (a LoRA variant adjusts them)."""
         segmenter = self.segmenter()
         joined = False  # the last segment was cut mid-clause: the next one continues it
         async for chunk in text:
             for segment in segmenter.push(chunk):
-                async for audio in self.synthesize_segment(
-                    segment, settings, cancel=cancel, joined=joined
-                ):
-                    yield audio
+                # aclosing: a stream stopped mid-segment ends the segment's generation now
+                async with aclosing(
+                    self.synthesize_segment(segment, settings, cancel=cancel, joined=joined)
+                ) as audio_chunks:
+                    async for audio in audio_chunks:
+                        yield audio
                 joined = ends_mid_clause(segment)
         for segment in segmenter.flush():
-            async for audio in self.synthesize_segment(
-                segment, settings, cancel=cancel, joined=joined
-            ):
-                yield audio
+            async with aclosing(
+                self.synthesize_segment(segment, settings, cancel=cancel, joined=joined)
+            ) as audio_chunks:
+                async for audio in audio_chunks:
+                    yield audio
             joined = ends_mid_clause(segment)
