@@ -150,3 +150,11 @@ def build(root: Path, *, params: str) -> TinyCsm:
         save_lora(folder, loras / name, seed=seed)
     (folder / "voicepack.yaml").write_text(voicepack_yaml(folder, params))
     return TinyCsm(folder=folder, voicepacks=voicepacks, loras=loras)
+
+
+if __name__ == "__main__":  # python -m tests.tiny_csm DIR: the same checkpoint, for benches
+    import sys
+
+    root = Path(sys.argv[1])
+    made = build(root, params="{device: cpu, do_sample: false, max_segment_seconds: 1.5}")
+    print(f"{made.model_id}: --voicepacks {made.voicepacks} --lora-path {made.loras}")

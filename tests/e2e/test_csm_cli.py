@@ -57,6 +57,7 @@ def test_load_say_and_ps_with_a_lora(csm_worker: str, tmp_path: Path) -> None:
     resident = {m["model_id"]: m for m in json.loads(ps.stdout)["models"]}
     assert {"csm:tiny", LORA} <= set(resident)
     assert resident[LORA]["adapter"] == "lora"
+    assert resident["csm:tiny"]["until"] == "held by 1 LoRA"
     assert resident["csm:tiny"]["refcount"] == 1  # held by the LoRA
     table = run("models", "ps", "--worker", csm_worker)
     assert LORA in table.stdout
@@ -73,3 +74,17 @@ def test_a_lora_path_without_a_csm_model_stops_the_worker(tiny_csm: TinyCsm) -> 
     started = run("worker", "--port", str(free_port()), "--lora-path", str(tiny_csm.loras))
     assert started.returncode == 2
     assert "takes LoRA adapters, found none" in started.stderr
+
+
+def test_bench_fal_on_the_tiny_model_and_a_lora(csm_worker: str) -> None:
+    """docs/benchmarks.md's CSM figures come from this command with --runs 20."""
+    for model in ("csm:tiny", LORA):
+        bench = run("bench", "fal", "--worker", csm_worker, "--model", model, "--runs", "3",
+                    "--warmup", "1", "--json")  # fmt: skip
+        assert bench.returncode == 0, bench.stderr
+        report = json.loads(bench.stdout)
+        print(f"\n{model}: {report}")
+        assert report["runs"] == 3
+        assert report["model_id"] == model
+        assert report["first_audio_ms"]["p50"] > 0
+        assert 0 < report["rtf"]["p50"] < 1

@@ -25,6 +25,7 @@ from voicectl.cli.models_pull import pull_command
 from voicectl.rpc.client import TTSClient
 from voicectl.rpc.model_state import ModelState
 from voicectl.rpc.v1 import tts_pb2 as pb
+from voicectl.worker.adapters.lora import SEPARATOR as LORA_SEPARATOR
 
 T = TypeVar("T")
 DEFAULT_WORKER = "127.0.0.1:50051"
@@ -122,12 +123,18 @@ def _mib(info: pb.ModelInfo) -> str:
     return f"{info.memory_bytes / 2**20:.0f} MiB" if info.memory_bytes else "-"
 
 
-def until_eviction(info: pb.ModelInfo, now_unix_ms: int) -> str:
-    """When the idle model leaves memory, as Ollama's `ps` UNTIL column (pure)."""
+def until_eviction(info: pb.ModelInfo, now_unix_ms: int, *, loras: int = 0) -> str:
+    """When the idle model leaves memory, as Ollama's `ps` UNTIL column (pure).
+
+    ``loras``: its resident LoRA adapters, each of which holds one reference on it.
+    """
     if info.pinned:
         return "never (pinned)"
-    if info.refcount:
-        return f"in use by {info.refcount}"
+    streams = info.refcount - loras
+    if streams > 0:
+        return f"in use by {streams}"
+    if loras:
+        return f"held by {loras} LoRA" + ("s" if loras > 1 else "")
     if not info.ttl_seconds:
         return "never (no ttl)"
     idle_ms = max(0, now_unix_ms - info.last_used_unix_ms) if info.last_used_unix_ms else 0
@@ -139,12 +146,18 @@ def _ps_table(reply: pb.ListModelsResponse, now_unix_ms: int) -> Table:
     table = Table(title="resident models", header_style="bold")
     for column in ("model", "state", "refs", "memory", "until"):
         table.add_column(column)
-    for info in resident(reply):
+    models = resident(reply)
+    for info in models:
         state = str(model_to_dict(info)["state"])
         styled = f"[{STATE_STYLE.get(state, 'dim')}]{state}[/]"
         table.add_row(info.model_id, styled, str(info.refcount), _mib(info),
-                      until_eviction(info, now_unix_ms))  # fmt: skip
+                      until_eviction(info, now_unix_ms, loras=loras_on(info, models)))  # fmt: skip
     return table
+
+
+def loras_on(info: pb.ModelInfo, models: list[pb.ModelInfo]) -> int:
+    """How many of ``models`` are LoRA adapters on ``info`` (``MODEL+lora:NAME``)."""
+    return sum(1 for m in models if m.model_id.startswith(f"{info.model_id}{LORA_SEPARATOR}"))
 
 
 @app.command("ps", help="The models in memory now: refcount, memory and when each is "
@@ -157,8 +170,10 @@ def ps_command(
     reply = _call(worker, lambda c: c.list_models(), connect_timeout)
     now = int(time.time() * 1000)
     if json_out:
-        print_json({"models": [{**model_to_dict(m), "until": until_eviction(m, now)}
-                               for m in resident(reply)]})  # fmt: skip
+        models = resident(reply)
+        print_json({"models": [{**model_to_dict(m),
+                                "until": until_eviction(m, now, loras=loras_on(m, models))}
+                               for m in models]})  # fmt: skip
     else:
         console.print(_ps_table(reply, now))
 
