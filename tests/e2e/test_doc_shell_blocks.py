@@ -55,6 +55,11 @@ ELSEWHERE = {
     "voicectl talk --url livekit://": "tests/e2e/test_livekit_cli.py",
     "voicectl token": "tests/e2e/test_livekit_cli.py",
     "voicectl worker --port 5005[12] --redis": "tests/integration/registry/test_registry_cli.py",
+    # Sesame CSM (docs/adapters.md): on the tiny checkpoint the tests build.
+    "voicectl worker --port 50051 --voicepacks voicepacks --lora-path": "tests/e2e/test_csm_cli.py",
+    "voicectl models load csm:": "tests/e2e/test_csm_cli.py",
+    'voicectl say "Hello from Sesame."': "tests/e2e/test_csm_cli.py",
+    "voicectl models ps --worker 127.0.0.1:50051 --json": "tests/e2e/test_csm_cli.py",
 }
 # Lines that need an optional extra: skipped without it (CI installs every one).
 NEEDS = {

@@ -101,9 +101,10 @@ async def test_stop_ends_generation_at_the_next_frame(
     first = await anext(stream)
     cancel.cancel()
     await stream.aclose()
-    # The model's thread runs one generation at a time: this one starts once the stopped
-    # one has returned.
-    await asyncio.to_thread(csm.generate_audio, "Hi.", settings)
+    deadline = asyncio.get_running_loop().time() + 60
+    while csm._gate.running:  # the stopped generation returns (at once, or after 450 frames)
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
     print(f"\nframes sampled before the stop took: {frames}")
     assert len(first) > 0
     assert frames < 100, "the stopped generation must not run on to its 450 frames"

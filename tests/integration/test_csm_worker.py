@@ -78,12 +78,15 @@ async def test_loras_switch_per_session_on_one_base(csm_worker: Worker, loads: l
         base_again = await say(client, BASE)
         # Two sessions at once on different adapters of the one model.
         together = await asyncio.gather(say(client, BRIGHT), say(client, CALM))
+        # Two sessions on one selection generate at once on the shared model.
+        at_once = await asyncio.gather(say(client, CALM), say(client, CALM), say(client, BASE))
         models = states(await client.list_models())
     assert loads == [BASE], "the base loads once; LoRAs load onto it"
     assert len({base, calm, bright}) == 3, "each adapter changes what the model says"
     assert calm_again == calm
     assert base_again == base
     assert list(together) == [bright, calm], "a session keeps its adapter while others switch"
+    assert list(at_once) == [calm, calm, base]
     for lora in (CALM, BRIGHT):
         assert models[lora].state == pb.MODEL_STATE_READY
         assert models[lora].adapter == "lora"

@@ -5,10 +5,10 @@
 - Frames of audio codes (80 ms each) come out of ``generate`` through a streamer as they
   are sampled and are decoded in growing chunks while generation goes on
   (``csm_stream``): first audio waits for two frames, not for the sentence.
-- One ``generate`` at a time per model, on the model's own thread: LoRA adapters are
-  switched on the one shared model (``set_adapter``), a GPU runs one generation best
-  anyway, and a long segment then never holds a thread of the worker's inference pool
-  that other models' streams need. Mimi decoding runs in that pool.
+- Generations run on the model's own threads, so a long segment never holds a thread of
+  the worker's inference pool that other models' streams need (Mimi decoding runs in
+  that pool). Sessions that use the same LoRA selection generate at once; one that wants
+  another adapter waits for them (``GenerationGate``), since ``set_adapter`` is model-wide.
 - Codes Mimi cannot decode (ids >= its codebook size, which CSM's vocabulary has room
   for) are suppressed in both generation stages: one sampled there would crash the
   decoder mid-stream.
@@ -23,6 +23,7 @@ import contextlib
 import gc
 import logging
 import math
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -48,6 +49,7 @@ from voicectl.worker.adapters.base import (
     run_blocking,
 )
 from voicectl.worker.adapters.csm_stream import END, FrameBridge, chunk_frames, is_end_frame
+from voicectl.worker.adapters.generation_gate import GenerationGate
 from voicectl.worker.adapters.segmented import SegmentedAdapter
 from voicectl.worker.segment import SegmenterConfig
 
@@ -71,6 +73,8 @@ class CsmParams(BaseModel):
     top_k: int = Field(50, ge=1, le=100_000)
     max_segment_seconds: float = Field(20.0, gt=0, le=120)
     """Longest audio one segment may become (generation stops there)."""
+    parallel: int = Field(4, ge=1, le=64)
+    """Generations at once on this model (sessions with the same LoRA selection)."""
     first_chunk_frames: int = Field(2, ge=1, le=64)
     max_chunk_frames: int = Field(16, ge=1, le=256)
     level_dbfs: float | None = Field(None, ge=-80, le=0)
@@ -169,7 +173,11 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
             **{f"depth_decoder_{k}": v for k, v in sampling.items()},
             "depth_decoder_suppress_tokens": undecodable,
         }
-        self._generator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csm-generate")
+        self._generator = ThreadPoolExecutor(
+            max_workers=params.parallel, thread_name_prefix="csm-generate"
+        )
+        self._gate = GenerationGate()
+        self._selecting = threading.Lock()
         self._loras: set[str] = set()
         self._active: str | None = None  # the LoRA generate uses now (None: the base)...
         self._active_known = True  # ...unless a load or delete left it unknown
@@ -258,9 +266,9 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         return self._processor.apply_chat_template(conversation, tokenize=True, return_dict=True)
 
     def _generate(self, inputs: Any, lora: str | None, bridge: FrameBridge) -> None:
-        """On the model's thread: select the LoRA, then sample frames into ``bridge``."""
+        """On a model thread: select the LoRA, then sample frames into ``bridge``."""
         try:
-            with torch.inference_mode(), stage("csm.generate"):
+            with self._gate.generating(lora), torch.inference_mode(), stage("csm.generate"):
                 self._select(lora)
                 self._model.generate(
                     **inputs.to(self._device), streamer=bridge, **self._generate_kwargs
@@ -273,7 +281,7 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         inputs = self._inputs(text, settings.speaker)
 
         def run() -> FloatAudio:
-            with torch.inference_mode():
+            with self._gate.generating(settings.lora), torch.inference_mode():
                 self._select(settings.lora)
                 audio = self._model.generate(
                     **inputs.to(self._device), output_audio=True, **self._generate_kwargs
@@ -293,14 +301,16 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         """Blocking: load a peft LoRA adapter onto the resident model, named ``name``."""
         if not (path / "adapter_config.json").is_file():
             raise ValueError(f"LoRA {name!r}: {path} holds no adapter_config.json (a peft adapter)")
-        self._generator.submit(self._model.load_adapter, str(path), adapter_name=name).result()
+        with self._gate.changing():
+            self._model.load_adapter(str(path), adapter_name=name)
         self._loras.add(name)
         self._active_known = False  # load_adapter may have switched the active adapter
 
     def remove_lora(self, name: str) -> None:
         """Blocking: drop one LoRA adapter; the base model stays loaded."""
         if name in self._loras and self._model is not None:
-            self._generator.submit(self._model.delete_adapter, name).result()
+            with self._gate.changing():
+                self._model.delete_adapter(name)
         self._loras.discard(name)
         self._active_known = False
 
@@ -321,25 +331,24 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         return frozenset(self._loras)
 
     def _select(self, lora: str | None) -> None:
-        """On the model's thread: make ``lora`` (or no adapter) the one generate uses."""
-        if not self._loras or (self._active_known and lora == self._active):
-            return
-        if lora is None:
-            self._model.disable_adapters()
-        else:
-            self._model.enable_adapters()
-            self._model.set_adapter(lora)
-        self._active, self._active_known = lora, True
+        """Inside the gate: make ``lora`` (or no adapter) the one generate uses."""
+        with self._selecting:  # generations of one selection may arrive together
+            if not self._loras or (self._active_known and lora == self._active):
+                return
+            if lora is None:
+                self._model.disable_adapters()
+            else:
+                self._model.enable_adapters()
+                self._model.set_adapter(lora)
+            self._active, self._active_known = lora, True
 
     def unload(self) -> None:
-        def release() -> None:
+        with self._gate.changing():
             self._model = None
             self._processor = None
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-
-        self._generator.submit(release).result()
         self._generator.shutdown(wait=False)
         self._loras.clear()
 
