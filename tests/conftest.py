@@ -13,8 +13,8 @@ from tests.strict_skips import (  # noqa: F401  (hooks: --no-skips, VOICECTL_NO_
     pytest_make_collect_report,
     pytest_runtest_makereport,
 )
-from tests.tiny_csm import TinyCsm
-from tests.tiny_csm import build as build_tiny_csm
+from voicectl.bench.tiny_csm import TinyCsm
+from voicectl.bench.tiny_csm import build as build_tiny_csm
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import ENV, VOICECTL, free_port, run, wait_for_port, wav_info
-from tests.tiny_csm import TinyCsm
+from voicectl.bench.tiny_csm import TinyCsm
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +88,39 @@ def test_bench_fal_on_the_tiny_model_and_a_lora(csm_worker: str) -> None:
         assert report["model_id"] == model
         assert report["first_audio_ms"]["p50"] > 0
         assert 0 < report["rtf"]["p50"] < 1
+
+
+REPO = Path(__file__).parents[2]
+
+
+def test_the_gpu_check_script_runs_its_checks_on_the_cpu(tmp_path: Path) -> None:
+    """scripts/gpu-check.sh as a GPU machine runs it, with --device cpu (no GPU here)."""
+    out = tmp_path / "gpu-check.json"
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "gpu-check.sh"), "cpu", str(out), "--runs", "3",
+         "--cycles", "2"],
+        capture_output=True, text=True, timeout=600, env=ENV, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    csm = report["adapters"]["csm"]
+    print(f"\n{json.dumps(csm)}")
+    assert report["device"] == "cpu"
+    assert report["ok"] is True
+    assert csm["pause_resume_exact"] is True
+    assert csm["csm:tiny"]["first_audio_ms"]["p50"] > 0
+    assert 0 < csm["csm:tiny+lora:calm"]["rtf"]["p50"] < 1
+    assert csm["lora"]["load_ms"] > 0
+    assert csm["lora"]["base_held_by"] == 2  # calm and bright resident on one base
+    assert csm["memory"]["cycles"] == 2
+    assert isinstance(csm["memory"]["growth_bytes"], int)
+
+
+def test_the_gpu_check_without_a_gpu_says_so() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the check would run")
+    done = run("bench", "gpu", "--device", "cuda", "--out", "unused.json")
+    assert done.returncode == 6
+    assert "sees no CUDA GPU; use --device cpu" in done.stderr

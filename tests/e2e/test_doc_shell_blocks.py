@@ -60,6 +60,7 @@ ELSEWHERE = {
     "voicectl models load csm:": "tests/e2e/test_csm_cli.py",
     'voicectl say "Hello from Sesame."': "tests/e2e/test_csm_cli.py",
     "voicectl models ps --worker 127.0.0.1:50051 --json": "tests/e2e/test_csm_cli.py",
+    "voicectl bench gpu": "tests/e2e/test_csm_cli.py",
 }
 # Lines that need an optional extra: skipped without it (CI installs every one).
 NEEDS = {

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.tiny_csm import TinyCsm
+from voicectl.bench.tiny_csm import TinyCsm
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import CancelToken, ModelSpec, SynthesisOptions
 from voicectl.worker.voicepacks import load_voicepack

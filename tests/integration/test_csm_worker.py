@@ -1,6 +1,6 @@
 """Sesame CSM and its LoRA adapters in a real worker, over real gRPC on loopback.
 
-The tiny random-weight checkpoint (tests/tiny_csm.py) speaks noise, but deterministic
+The tiny random-weight checkpoint (voicectl/bench/tiny_csm.py) speaks noise, but deterministic
 noise (greedy sampling): what one session hears can be compared with another's exactly.
 """
 
@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from tests.conftest import WorkerFactory
-from tests.tiny_csm import TinyCsm
+from voicectl.bench.tiny_csm import TinyCsm
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.config import WorkerConfig

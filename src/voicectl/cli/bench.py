@@ -19,6 +19,7 @@ from voicectl.bench.fal import (
     run_fal,
 )
 from voicectl.bench.peer import SUITE, PeerUnavailable
+from voicectl.cli.bench_gpu import gpu_command
 from voicectl.cli.bench_peer import PEERS, UnknownModel, peer_table, run_peer
 from voicectl.cli.bench_soak import soak_command
 from voicectl.cli.common import (
@@ -219,3 +220,11 @@ def _peer_command(
 
 
 app.command("soak")(soak_command)
+app.command(
+    "gpu",
+    help="Every GPU adapter's tiny model through a real worker: first audio, RTF, exact "
+    "PAUSE/RESUME, LoRA swaps, memory over load/unload cycles; one JSON file. Exit 1 when a "
+    "check fails, 6 without torch or (with --device cuda) a GPU. scripts/gpu-check.sh "
+    "installs what it needs and runs it.\n\nExample: voicectl bench gpu --device cuda --out "
+    "gpu-check.json",
+)(gpu_command)

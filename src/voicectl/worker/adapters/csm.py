@@ -24,6 +24,7 @@ import gc
 import logging
 import math
 import threading
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from transformers import AutoProcessor, CsmForConditionalGeneration
+from transformers.utils import logging as hf_logging
 
 from voicectl.audio.frames import FloatAudio
 from voicectl.audio.loudness import rms_dbfs
@@ -54,6 +56,8 @@ from voicectl.worker.adapters.segmented import SegmentedAdapter
 from voicectl.worker.segment import SegmenterConfig
 
 log = logging.getLogger(__name__)
+# peft's note on every adapter after the first: several resident adapters are the point.
+warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
 
 LEVEL_REFERENCE = "Hello there, how can I help you today?"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -194,6 +198,7 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         dtype = params.dtype if params.dtype != "auto" else "float32"
         if params.dtype == "auto" and device != "cpu":
             dtype = "bfloat16"
+        hf_logging.disable_progress_bar()  # a worker's log is no terminal
         with stage("csm.load"):
             model = CsmForConditionalGeneration.from_pretrained(folder, dtype=DTYPES[dtype])
             model = model.to(device).eval()
@@ -301,7 +306,8 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         """Blocking: load a peft LoRA adapter onto the resident model, named ``name``."""
         if not (path / "adapter_config.json").is_file():
             raise ValueError(f"LoRA {name!r}: {path} holds no adapter_config.json (a peft adapter)")
-        with self._gate.changing():
+        with self._gate.changing(), _quiet_transformers():
+            # Its load report lists the other resident adapters' weights as "missing".
             self._model.load_adapter(str(path), adapter_name=name)
         self._loras.add(name)
         self._active_known = False  # load_adapter may have switched the active adapter
@@ -351,6 +357,17 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
                 torch.cuda.empty_cache()
         self._generator.shutdown(wait=False)
         self._loras.clear()
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings off for one call (its log level is process-wide)."""
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def _log_failure(job: Future[None]) -> None:

@@ -1,10 +1,11 @@
 """A tiny random-weight Sesame CSM, saved as a real checkpoint folder, with peft LoRAs.
 
-Real weights cannot be fetched here, so the tests build a model of the same architecture
-(``CsmConfig`` with a Mimi codec config, a BPE tokenizer with CSM's special tokens, a chat
-template in CSM's prompt format, an ``EncodecFeatureExtractor``) small enough to generate
-on a CPU in milliseconds per frame, and save it with ``save_pretrained``: the adapter then
-loads it through the same ``from_pretrained`` code as the real checkpoint.
+For the tests and ``voicectl bench gpu``, where real weights cannot be had: a model of
+the same architecture (``CsmConfig`` with a Mimi codec config, a BPE tokenizer with CSM's
+special tokens, a chat template in CSM's prompt format, an ``EncodecFeatureExtractor``)
+small enough to generate on a CPU in milliseconds per frame, saved with
+``save_pretrained``: the adapter then loads it through the same ``from_pretrained`` code
+as the real checkpoint.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def save_checkpoint(folder: Path, *, seed: int = 0) -> None:
         PreTrainedTokenizerFast,
     )
     from transformers.models.csm.configuration_csm import CsmDepthDecoderConfig
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     torch.manual_seed(seed)
     bpe = Tokenizer(models.BPE(unk_token=None))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -152,7 +155,7 @@ def build(root: Path, *, params: str) -> TinyCsm:
     return TinyCsm(folder=folder, voicepacks=voicepacks, loras=loras)
 
 
-if __name__ == "__main__":  # python -m tests.tiny_csm DIR: the same checkpoint, for benches
+if __name__ == "__main__":  # python -m voicectl.bench.tiny_csm DIR: the same, for benches
     import sys
 
     root = Path(sys.argv[1])

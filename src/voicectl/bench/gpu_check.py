@@ -1,0 +1,170 @@
+"""``voicectl bench gpu``: every GPU adapter's tiny model through a real worker, one report.
+
+A machine with CUDA is lent only now and then, so this is one command that checks what
+only a GPU can show and writes one JSON file: per adapter (today Sesame CSM) the first
+audio and RTF over gRPC, that PAUSE/RESUME loses and repeats nothing, how long a LoRA
+takes to load and to switch to, and the device memory before and after repeated
+load/unload cycles. The models are the tiny random-weight ones the tests use
+(``tiny_csm``), so no hub is needed; ``--device cpu`` runs the same checks on the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicectl.bench.fal import FalConfig, machine_info, measure_once, run_fal
+from voicectl.bench.stats import Summary
+from voicectl.bench.tiny_csm import TinyCsm, build
+from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
+from voicectl.worker import memory
+from voicectl.worker.config import WorkerConfig
+from voicectl.worker.server import Worker, build_catalog
+
+TEXT = "Hello there, how can I help you today? The quick brown fox jumps over the lazy dog."
+CYCLES = 10
+Progress = Callable[[str], None]
+
+
+class GpuCheckError(RuntimeError):
+    """The check cannot run here (no torch, or CUDA asked for and absent)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuCheckConfig:
+    device: str = "cuda"  # cuda | cpu
+    runs: int = 10
+    cycles: int = CYCLES
+
+
+def device_memory(device: str) -> int:
+    """Bytes in use on ``device``: the CUDA allocator's reserved bytes, or the RSS."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.memory_reserved())
+    return memory.process_rss()
+
+
+def _environment(device: str) -> dict[str, object]:
+    try:
+        import torch
+    except ImportError as exc:
+        raise GpuCheckError("torch is not installed: uv sync --extra csm") from exc
+    cuda = torch.cuda.is_available()
+    if device.startswith("cuda") and not cuda:
+        raise GpuCheckError(
+            f"--device {device}, but torch {torch.__version__} sees no CUDA GPU; "
+            "use --device cpu to run the same checks on the CPU"
+        )
+    return {
+        "device": device,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "machine": machine_info(),
+    }
+
+
+def _fal_dict(summary: Summary, rtf: Summary) -> dict[str, object]:
+    return {"first_audio_ms": summary.to_dict(1), "rtf": rtf.to_dict(3)}
+
+
+async def _pause_resume_exact(client: TTSClient, model_id: str) -> bool:
+    """PAUSE after the first frames, RESUME: the same bytes as an uninterrupted reply."""
+    request = SynthesisRequest(model_id=model_id, lookahead_ms=200)
+    reference, _, _ = await collect_pcm(client.synthesize(TEXT, request))
+    paused = SynthesisRequest(session_id="gpu-check-pause", model_id=model_id, lookahead_ms=200)
+    call = client.synthesize(TEXT, paused)
+    received: list[bytes] = []
+    async for frame in call:
+        received.append(frame.pcm)
+        if len(received) == 3:
+            await client.pause("gpu-check-pause")
+            await asyncio.sleep(0.3)
+            await client.resume("gpu-check-pause")
+    return b"".join(received) == reference
+
+
+async def _lora_swaps(client: TTSClient, base: str, runs: int) -> dict[str, object]:
+    """Load time of one more LoRA, and first audio of sessions that alternate adapters."""
+    started = time.perf_counter()
+    await client.load_model(f"{base}+lora:bright")
+    load_ms = (time.perf_counter() - started) * 1000
+    order = [f"{base}+lora:calm", f"{base}+lora:bright", base]
+    firsts = []
+    for index in range(runs):
+        request = SynthesisRequest(model_id=order[index % len(order)])
+        firsts.append((await measure_once(client, request, "Sure.")).first_audio_s * 1000)
+    base_loads = (await client.list_models()).models
+    return {
+        "load_ms": round(load_ms, 1),
+        "switching_first_audio_ms": Summary.of(firsts).to_dict(1),
+        "base_held_by": next(m.refcount for m in base_loads if m.model_id == base),
+    }
+
+
+async def _cycles(client: TTSClient, base: str, device: str, cycles: int) -> dict[str, object]:
+    """Device memory after a warm-up cycle and after ``cycles`` more of load/unload."""
+    lora = f"{base}+lora:calm"
+
+    async def cycle() -> None:
+        await client.load_model(lora)  # loads the base, then the adapter onto it
+        await collect_pcm(client.synthesize("Sure.", SynthesisRequest(model_id=lora)))
+        await client.unload_model(base, wait_if_in_use=True)  # takes its LoRAs with it
+
+    await cycle()
+    before = device_memory(device)
+    for _ in range(cycles):
+        await cycle()
+    after = device_memory(device)
+    return {"cycles": cycles, "before_bytes": before, "after_bytes": after,
+            "growth_bytes": after - before}  # fmt: skip
+
+
+async def check_csm(tiny: TinyCsm, config: GpuCheckConfig, say: Progress) -> dict[str, object]:
+    worker_config = WorkerConfig(port=0, default_model="mock:sine", ttl_seconds=None,
+                                 max_loaded=6, voicepacks_dir=tiny.voicepacks,
+                                 lora_path=tiny.loras)  # fmt: skip
+    worker = Worker(worker_config, catalog=build_catalog(worker_config))
+    await worker.start()
+    try:
+        async with TTSClient(worker.address) as client:
+            await client.wait_ready(timeout=30)
+            result: dict[str, object] = {"model_id": tiny.model_id}
+            for model in (tiny.model_id, f"{tiny.model_id}+lora:calm"):
+                say(f"first audio: {model}")
+                fal = await run_fal(client, FalConfig(model_id=model, runs=config.runs,
+                                                      warmup=2, text=TEXT),
+                                    worker=worker.address)  # fmt: skip
+                result[model] = _fal_dict(fal.first_audio_ms, fal.rtf)
+            say("pause/resume")
+            result["pause_resume_exact"] = await _pause_resume_exact(client, tiny.model_id)
+            say("LoRA swaps")
+            result["lora"] = await _lora_swaps(client, tiny.model_id, config.runs)
+            say(f"{config.cycles} load/unload cycles")
+            result["memory"] = await _cycles(client, tiny.model_id, config.device, config.cycles)
+            return result
+    finally:
+        await worker.stop(grace=0)
+
+
+async def run_gpu_check(
+    config: GpuCheckConfig, say: Progress = lambda _: None
+) -> dict[str, object]:
+    """Every check, as one JSON-ready report; ``ok`` is False when a check failed."""
+    started = time.perf_counter()
+    report = _environment(config.device)
+    params = f"{{device: {config.device}, do_sample: false, max_segment_seconds: 1.5}}"
+    with tempfile.TemporaryDirectory(prefix="voicectl-gpu-check-") as root:
+        say("building the tiny models")
+        tiny = await asyncio.to_thread(build, Path(root), params=params)
+        csm = await check_csm(tiny, config, say)
+    report["adapters"] = {"csm": csm}
+    report["ok"] = bool(csm["pause_resume_exact"])
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    return {"bench": "gpu", **report}
