@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
+from enum import Enum
 
 import grpc
 
@@ -171,6 +172,14 @@ class RoutedSynthesizer:
         self._clients.clear()
 
 
+class ReplyState(Enum):
+    """Where a routed reply is; it only moves forward."""
+
+    STREAMING = "streaming"  # frames flow, or a worker is being picked
+    STOPPING = "stopping"  # stop() was called: the worker's end of the stream is awaited
+    ENDED = "ended"  # the final frame was delivered, or the stopped stream ended
+
+
 class RoutedStream:
     """One reply: ``async for frame in stream``; ``pause()``/``resume()``/``stop()``."""
 
@@ -195,8 +204,7 @@ class RoutedStream:
         self.watch = FrameWatch(synth.timeouts)
         self.text = TextLog(self.watch.text(text))
         self._playing = self.watch.playing
-        self._stopped = False
-        self._done = False  # the reply ended (final frame, or stopped)
+        self.state = ReplyState.STREAMING
         self._reason = ""  # why the last attempt failed
         self._error: grpc.aio.AioRpcError | None = None  # the gRPC error of that attempt
         self._call: grpc.aio.StreamStreamCall[pb.SynthesizeRequest, pb.AudioFrame] | None = None
@@ -216,7 +224,8 @@ class RoutedStream:
         self.watch.resume()
 
     async def stop(self) -> None:
-        self._stopped = True
+        if self.state is ReplyState.STREAMING:
+            self.state = ReplyState.STOPPING
         self._playing.set()
         if not await self._forward(pb.STOP) and self._call is not None:
             self._call.cancel()
@@ -259,7 +268,10 @@ class RoutedStream:
                 async with aclosing(self._attempt(decision.worker)) as frames:
                     async for frame in frames:
                         yield frame
-                if self._done:
+                if self.state is not ReplyState.STREAMING:
+                    # Ended, or stopped: a stopped reply never fails over to another worker,
+                    # however its stream ended (silence, no final frame).
+                    self.state = ReplyState.ENDED
                     return
                 reason = self._reason
                 error = self._error
@@ -301,7 +313,8 @@ class RoutedStream:
             self.on_failover(event)
 
     async def _attempt(self, worker: WorkerRecord) -> AsyncGenerator[pb.AudioFrame, None]:
-        """Stream from one worker; sets ``_done`` on a final frame, else ``_reason``."""
+        """Stream from one worker; ENDED on a final frame (or a stopped call's end), else
+        ``_reason`` says why the attempt failed."""
         synth = self.synth
         self._error = None
         synth.inflight[worker.worker_id] += 1
@@ -320,8 +333,8 @@ class RoutedStream:
                     self._reason = str(exc)
                     return
                 except grpc.aio.AioRpcError as exc:
-                    if self._stopped:
-                        self._done = True
+                    if self.state is ReplyState.STOPPING:
+                        self.state = ReplyState.ENDED
                         return
                     if exc.code() not in FAILOVER_CODES:
                         raise
@@ -334,7 +347,7 @@ class RoutedStream:
                 await self._playing.wait()
                 yield out
                 if out.final:
-                    self._done = True
+                    self.state = ReplyState.ENDED
                     return
         finally:
             synth.inflight[worker.worker_id] -= 1
