@@ -167,5 +167,15 @@ async def test_the_stream_speaks_every_segment(csm: Any) -> None:
         )
     ]
     seconds = sum(len(c) for c in chunks) / csm.native_sample_rate
-    # Two or three segments, each up to 1.5 s (the random model never ends one early).
-    assert 1.0 < seconds <= 4.5
+    cutter = csm.segmenter()
+    text_so_far = "Sure. The quick brown fox jumps over the lazy dog."
+    segments = [*cutter.push(text_so_far), *cutter.flush()]
+    # Segments short enough to be spoken within max_segment_seconds (1.5 s: 18 characters at
+    # 12 a second, at least 20), each up to 1.5 s (the random model never ends one early).
+    assert all(len(segment) <= 20 for segment in segments)
+    assert 1.0 < seconds <= len(segments) * csm._max_frames * FRAME_SAMPLES / 24000
+
+
+def test_chunk_sizes_must_grow(spec: ModelSpec) -> None:
+    message = bad(spec, first_chunk_frames=8, max_chunk_frames=4)
+    assert "first_chunk_frames (8) must be <= max_chunk_frames (4)" in message

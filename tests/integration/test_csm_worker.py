@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -194,3 +195,78 @@ async def test_csm_refuses_a_speed_it_cannot_honour(csm_worker: Worker) -> None:
     assert "config.options.speed 1.5: model csm:tiny+lora:calm speaks at its own pace" in (
         err.value.details() or ""
     )
+
+
+@pytest.fixture
+def odd_loras(tiny_csm: TinyCsm, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA whose weights are missing, and one whose short target names also match
+    the Mimi codec's attention layers (as many real fine-tunes' configs do)."""
+    from voicectl.bench.tiny_csm import save_lora
+
+    root = tmp_path_factory.mktemp("odd-loras")
+    save_lora(tiny_csm.folder, root / "broad", seed=3, target_modules=["q_proj", "v_proj"])
+    save_lora(tiny_csm.folder, root / "broken", seed=4)
+    (root / "broken" / "adapter_model.safetensors").unlink()
+    return root
+
+
+@pytest.fixture
+async def odd_worker(make_worker: WorkerFactory, tiny_csm: TinyCsm, odd_loras: Path) -> Worker:
+    config = WorkerConfig(voicepacks_dir=tiny_csm.voicepacks, lora_path=odd_loras)
+    return await make_worker(build_catalog(config), default_model="mock:sine", max_loaded=6)
+
+
+async def test_a_lora_that_fails_to_load_leaves_the_base_as_it_was(odd_worker: Worker) -> None:
+    async with await connect(odd_worker) as client:
+        before = await say(client, BASE)
+        for _ in range(2):  # the same error again: nothing half-loaded is left behind
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await client.load_model(f"{BASE}+lora:broken")
+            assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "failed to load" in (err.value.details() or "")
+            assert "already exists" not in (err.value.details() or "")
+        after = await say(client, BASE)
+    assert after == before
+
+
+async def test_a_lora_never_reaches_into_the_shared_codec(odd_worker: Worker) -> None:
+    async with await connect(odd_worker) as client:
+        base = await say(client, BASE)
+        await client.load_model(f"{BASE}+lora:broad")
+        broad = await say(client, f"{BASE}+lora:broad")
+        base_again = await say(client, BASE)
+    model = odd_worker.manager.entry(BASE).adapter._model  # type: ignore[union-attr]
+    adapted = [name for name, _ in model.named_modules() if ".lora_A." in name]
+    assert adapted, "the backbone's layers take the adapter"
+    assert not [name for name in adapted if name.startswith("codec_model.")]
+    assert broad != base
+    assert base_again == base
+
+
+async def test_unloading_a_base_while_its_lora_loads_does_not_hang(csm_worker: Worker) -> None:
+    async with await connect(csm_worker) as client:
+        await client.load_model(BASE)
+        loading = asyncio.create_task(client.load_model(CALM))
+        await asyncio.sleep(0.05)  # the LoRA holds the base; its weights are still coming
+        info = await asyncio.wait_for(client.unload_model(BASE, wait_if_in_use=True), 30)
+        await loading
+        models = states(await client.list_models())
+    assert info.state == pb.MODEL_STATE_AVAILABLE
+    assert models[CALM].state == pb.MODEL_STATE_AVAILABLE
+    assert csm_worker.manager.entry(BASE).refcount == 0
+
+
+async def test_a_refused_unload_of_the_base_unloads_nothing(csm_worker: Worker) -> None:
+    async with await connect(csm_worker) as client:
+        await client.load_model(CALM)
+        call = client.synthesize(TEXT, SynthesisRequest(session_id="base-busy", model_id=BASE))
+        async for _ in call:
+            break
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.unload_model(BASE)
+        models = states(await client.list_models())
+        await client.stop("base-busy")
+        async for _ in call:
+            pass
+    assert "is in use by 1 stream(s)" in (err.value.details() or "")
+    assert models[CALM].state == pb.MODEL_STATE_READY, "the refusal left the LoRA loaded"

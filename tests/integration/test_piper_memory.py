@@ -30,7 +30,8 @@ import pytest
 from voicectl.rpc.model_state import ModelState
 from voicectl.worker.adapters.base import CancelToken, SynthesisOptions
 from voicectl.worker.catalog import MOCK_SINE, PIPER_JOE, Catalog
-from voicectl.worker.models import ManagerLimits, ModelManager
+from voicectl.worker.model_entry import ManagerLimits
+from voicectl.worker.models import ModelManager
 
 pytestmark = pytest.mark.slow
 

@@ -85,3 +85,20 @@ def test_a_voicepack_cannot_name_the_lora_adapter(tmp_path: Path) -> None:
     pack(tmp_path, GOOD.replace("adapter: piper", "adapter: lora"))
     with pytest.raises(VoicepackError, match=r"adapter must be one of \['csm', 'mock', 'piper'\]"):
         load_voicepacks(tmp_path)
+
+
+def test_a_lora_path_name_already_in_a_voicepack_is_an_error(tmp_path: Path) -> None:
+    folder = adapter_folder(tmp_path / "calm")
+    taken = lora_spec(CSM, "calm", folder)
+    with pytest.raises(ValueError, match=r"csm:one\+lora:calm is already in"):
+        attach_lora_path(folder, [CSM, taken], {"csm"})
+
+
+def test_off_paths_in_a_worker_yaml_are_none(tmp_path: Path) -> None:
+    from voicectl.worker.config import load_worker_config
+
+    path = tmp_path / "worker.yaml"
+    path.write_text("worker:\n  lora_path: none\n  voicepacks_dir: off\n")
+    config = load_worker_config(yaml_path=path)
+    assert config.lora_path is None
+    assert config.voicepacks_dir is None

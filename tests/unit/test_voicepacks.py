@@ -15,7 +15,8 @@ from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import ModelSpec
 from voicectl.worker.catalog import MOCK_SINE, PIPER_JOE, Catalog
 from voicectl.worker.errors import RequestError
-from voicectl.worker.models import ManagerLimits, ModelManager
+from voicectl.worker.model_entry import ManagerLimits
+from voicectl.worker.models import ModelManager
 from voicectl.worker.voicepacks import VoicepackError, load_voicepack, load_voicepacks
 
 REPO = Path(__file__).parents[2]

@@ -46,7 +46,7 @@ def device_memory(device: str) -> int:
     if device.startswith("cuda"):
         import torch
 
-        return int(torch.cuda.memory_reserved())
+        return int(torch.cuda.memory_reserved(torch.device(device)))
     return memory.process_rss()
 
 
@@ -65,7 +65,7 @@ def _environment(device: str) -> dict[str, object]:
         "device": device,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "gpu": torch.cuda.get_device_name(torch.device(device)) if device != "cpu" else None,
         "machine": machine_info(),
     }
 

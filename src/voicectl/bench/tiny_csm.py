@@ -109,9 +109,18 @@ def save_checkpoint(folder: Path, *, seed: int = 0) -> None:
     processor.save_pretrained(folder)
 
 
-def save_lora(checkpoint: Path, folder: Path, *, seed: int) -> None:
-    """A peft LoRA on the backbone's attention, with random (not zero) weights, so it
-    changes what the model says."""
+BACKBONE_ATTENTION = r"backbone_model\.layers\.\d+\.self_attn\.(q_proj|v_proj)"
+
+
+def save_lora(
+    checkpoint: Path,
+    folder: Path,
+    *,
+    seed: int,
+    target_modules: str | list[str] = BACKBONE_ATTENTION,
+) -> None:
+    """A peft LoRA (by default on the backbone's attention) with random (not zero)
+    weights, so it changes what the model says."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import CsmForConditionalGeneration
@@ -121,7 +130,7 @@ def save_lora(checkpoint: Path, folder: Path, *, seed: int) -> None:
     config = LoraConfig(
         r=4,
         lora_alpha=8,
-        target_modules=r"backbone_model\.layers\.\d+\.self_attn\.(q_proj|v_proj)",
+        target_modules=target_modules,
         init_lora_weights=False,
     )
     get_peft_model(base, config).save_pretrained(folder)

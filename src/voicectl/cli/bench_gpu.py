@@ -1,8 +1,8 @@
 """``voicectl bench gpu``: the GPU adapters' tiny models through a real worker, one JSON file.
 
 A check like ``bench soak``: it exits 1 when a check failed (PAUSE/RESUME not exact),
-6 when it cannot run here (no torch, or --device cuda without a GPU); the report is
-written first either way.
+after writing the report; 6 when it cannot run here (no torch, or --device cuda without
+a GPU), before measuring anything.
 """
 
 from __future__ import annotations

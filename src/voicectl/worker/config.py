@@ -103,7 +103,10 @@ RUNTIME_NAMES = {
 
 
 def _is_off(value: object) -> bool:
-    return value is None or (isinstance(value, str) and value.strip().lower() in OFF)
+    """None, "none", "off"...; and False, which is what YAML makes of a bare ``off``."""
+    return (
+        value is None or value is False or (isinstance(value, str) and value.strip().lower() in OFF)
+    )
 
 
 class WorkerSettings(LayeredSettings):
@@ -188,6 +191,8 @@ class WorkerSettings(LayeredSettings):
         "token",
         "admin_token",
         "registry_secret",
+        "voicepacks_dir",
+        "lora_path",
         *TLS_FILES,
         mode="before",
     )

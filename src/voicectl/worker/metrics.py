@@ -5,7 +5,8 @@ from __future__ import annotations
 from voicectl.observability.metrics import WorkerMetrics
 from voicectl.rpc.model_state import ModelState
 from voicectl.worker.load import LoadStats, session_counts
-from voicectl.worker.models import ModelEvents, ModelManager
+from voicectl.worker.model_entry import ModelEvents
+from voicectl.worker.models import ModelManager
 from voicectl.worker.servicer import StreamObserver
 from voicectl.worker.session import SessionTable
 

@@ -14,7 +14,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
 
 import grpc
 
@@ -22,61 +21,18 @@ from voicectl.rpc.model_state import ModelState
 from voicectl.worker import eviction, memory
 from voicectl.worker.adapters import AdapterUnavailable, resolve_adapter
 from voicectl.worker.adapters.base import (
-    ModelSpec,
     TTSAdapter,
     run_blocking,
 )
 from voicectl.worker.adapters.lora import LoraAdapter, base_of
 from voicectl.worker.catalog import Catalog
 from voicectl.worker.errors import RequestError, quoted
+from voicectl.worker.model_entry import ManagerLimits, ModelEntry, ModelEvents
 from voicectl.worker.warmup import warmup
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(kw_only=True)
-class ModelEntry:
-    """Live state of one catalog model."""
-
-    spec: ModelSpec
-    state: ModelState = ModelState.AVAILABLE
-    adapter: TTSAdapter | None = None
-    refcount: int = 0
-    pinned: bool = False
-    # Per-model TTL override from LoadModel: None = worker default, inf = never.
-    ttl_seconds: float | None = None
-    last_used: float = 0.0
-    last_used_wall: float = 0.0
-    memory_bytes: int = 0
-    load_time_ms: int = 0
-    warmup_time_ms: int = 0
-    error: str = ""
-    loading: asyncio.Future[TTSAdapter] | None = None
-    idle: asyncio.Event = field(default_factory=asyncio.Event)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    holds: ModelEntry | None = None
-    """A resident LoRA adapter's base model, on which it holds one reference."""
-
-
-class ModelEvents:
-    """Hooks for metrics and logs; the default does nothing."""
-
-    def loaded(self, model_id: str, seconds: float) -> None:
-        """A load (with warmup) finished."""
-
-    def load_failed(self, model_id: str) -> None:
-        """A load raised."""
-
-    def unloaded(self, model_id: str, reason: str) -> None:
-        """``reason``: ttl, lru, request or shutdown."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ManagerLimits:
-    max_loaded: int = 3
-    ttl_seconds: float | None = 300.0
-    memory_budget_bytes: int | None = None
-    warmup: bool = True
+UNLOAD_RECHECK_S = 0.2  # an unload waiting for a model in use looks again this often
 
 
 class ModelManager:
@@ -171,31 +127,47 @@ class ModelManager:
         A base model's resident LoRA adapters are unloaded first, on the same terms.
         """
         entry = self.entry(model_id)
-        speaking = [e.spec.model_id for e in self.dependents(entry) if e.refcount]
-        if speaking and not wait_if_in_use:
-            raise RequestError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"model {model_id!r} carries LoRA adapters in use: {', '.join(speaking)}; "
-                "retry later or set wait_if_in_use",
-            )
-        for lora in self.dependents(entry):
-            await self.unload(lora.spec.model_id, wait_if_in_use=wait_if_in_use)
+        if not wait_if_in_use:
+            self._refuse_if_in_use(entry)  # before any LoRA of it is unloaded
         while True:
+            # LoRAs first, each time round: one may have been loading, or loaded meanwhile.
+            for lora in self.dependents(entry):
+                await self.unload(lora.spec.model_id, wait_if_in_use=wait_if_in_use)
             if entry.loading is not None:
                 with suppress(Exception):  # a failed load is logged and recorded by the load
                     await asyncio.shield(entry.loading)
             if entry.state is not ModelState.READY:
                 return entry
-            if entry.refcount and not wait_if_in_use:
-                raise RequestError(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    f"model {model_id!r} is in use by {entry.refcount} stream(s); "
-                    "retry later or set wait_if_in_use",
-                )
-            await entry.idle.wait()
+            if not wait_if_in_use:
+                self._refuse_if_in_use(entry)
+            if entry.refcount:
+                # Wake up now and then: a LoRA attached meanwhile holds it, and idle
+                # would never come.
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(entry.idle.wait(), timeout=UNLOAD_RECHECK_S)
+                continue
             if await self._unload_entry(entry, only_if_idle=True, reason="request"):
                 entry.pinned = False
                 return entry
+
+    def _refuse_if_in_use(self, entry: ModelEntry) -> None:
+        """FAILED_PRECONDITION naming what uses ``entry``: its streams, or LoRAs speaking."""
+        loras = self.dependents(entry)
+        speaking = [lora.spec.model_id for lora in loras if lora.refcount]
+        streams = entry.refcount - len(loras)
+        model_id = entry.spec.model_id
+        if streams > 0:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"model {model_id!r} is in use by {streams} stream(s); "
+                "retry later or set wait_if_in_use",
+            )
+        if speaking:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"model {model_id!r} carries LoRA adapters in use: {', '.join(speaking)}; "
+                "retry later or set wait_if_in_use",
+            )
 
     async def evict_expired(self) -> list[str]:
         """Unload every model idle past its TTL (called periodically)."""
@@ -281,14 +253,14 @@ class ModelManager:
                 # A LoRA adapter: its base first (loaded once, held while the LoRA is).
                 base = self.entry(base_id)
                 base_adapter = await self._hold(base)
+                entry.holds = base  # from now: an unload of the base sees this LoRA
                 try:
                     await self._admit(entry)
-                    adapter = await self._load_admitted(entry, onto=base_adapter)
+                    return await self._load_admitted(entry, onto=base_adapter)
                 except BaseException:
+                    entry.holds = None
                     self._release(base)
                     raise
-                entry.holds = base
-                return adapter
         finally:
             entry.loading = None
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from voicectl import __version__
 from voicectl.registry.base import Registry, RegistryError, WorkerRecord
 from voicectl.rpc.model_state import ModelState
-from voicectl.worker.models import ModelEntry
+from voicectl.worker.model_entry import ModelEntry
 
 if TYPE_CHECKING:
     from voicectl.worker.server import Worker

@@ -29,7 +29,8 @@ from voicectl.worker.catalog import Catalog, builtin_specs
 from voicectl.worker.config import WorkerConfig, config_to_mapping
 from voicectl.worker.load import LoadStats, session_counts
 from voicectl.worker.metrics import MetricsObserver, watch_worker
-from voicectl.worker.models import ManagerLimits, ModelManager
+from voicectl.worker.model_entry import ManagerLimits
+from voicectl.worker.models import ModelManager
 from voicectl.worker.registration import (
     RegistrationSettings,
     WorkerRegistration,

@@ -23,7 +23,8 @@ from voicectl.rpc.v1 import tts_pb2 as pb
 from voicectl.worker.adapters import AdapterUnavailable, capabilities_of
 from voicectl.worker.adapters.base import Capabilities, ModelSpec
 from voicectl.worker.errors import RequestError, invalid, quoted
-from voicectl.worker.models import ModelEntry, ModelManager
+from voicectl.worker.model_entry import ModelEntry
+from voicectl.worker.models import ModelManager
 from voicectl.worker.request_stream import (
     MalformedRequest,
     drain_requests,

@@ -24,7 +24,6 @@ import gc
 import logging
 import math
 import threading
-import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -34,7 +33,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from transformers import AutoProcessor, CsmForConditionalGeneration
 from transformers.utils import logging as hf_logging
 
@@ -50,16 +49,17 @@ from voicectl.worker.adapters.base import (
     SynthesisOptions,
     run_blocking,
 )
+from voicectl.worker.adapters.csm_lora import load_lora
 from voicectl.worker.adapters.csm_stream import END, FrameBridge, chunk_frames, is_end_frame
 from voicectl.worker.adapters.generation_gate import GenerationGate
 from voicectl.worker.adapters.segmented import SegmentedAdapter
 from voicectl.worker.segment import SegmenterConfig
 
 log = logging.getLogger(__name__)
-# peft's note on every adapter after the first: several resident adapters are the point.
-warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
 
 LEVEL_REFERENCE = "Hello there, how can I help you today?"
+# Characters of speech a second, on the slow side (conversational English: about 14).
+CHARS_PER_SECOND = 12
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -83,6 +83,15 @@ class CsmParams(BaseModel):
     max_chunk_frames: int = Field(16, ge=1, le=256)
     level_dbfs: float | None = Field(None, ge=-80, le=0)
     """The voice's RMS level; measured at load from one sentence when not given."""
+
+    @model_validator(mode="after")
+    def _chunks_grow(self) -> Self:
+        if self.first_chunk_frames > self.max_chunk_frames:
+            raise ValueError(
+                f"first_chunk_frames ({self.first_chunk_frames}) must be <= max_chunk_frames "
+                f"({self.max_chunk_frames})"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -170,8 +179,9 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         sampling: dict[str, object] = {"do_sample": params.do_sample}
         if params.do_sample:
             sampling |= {"temperature": params.temperature, "top_k": params.top_k}
+        self._max_frames = max(1, math.ceil(params.max_segment_seconds * codec.frame_rate))
         self._generate_kwargs: dict[str, object] = {
-            "max_new_tokens": max(1, math.ceil(params.max_segment_seconds * codec.frame_rate)),
+            "max_new_tokens": self._max_frames,
             "suppress_tokens": undecodable,
             **sampling,
             **{f"depth_decoder_{k}": v for k, v in sampling.items()},
@@ -183,9 +193,15 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         self._gate = GenerationGate()
         self._selecting = threading.Lock()
         self._loras: set[str] = set()
+        self._lora_levels: dict[str, float | None] = {}
         self._active: str | None = None  # the LoRA generate uses now (None: the base)...
         self._active_known = True  # ...unless a load or delete left it unknown
         self.level_dbfs = params.level_dbfs
+        # A segment must fit in max_segment_seconds, or its end would never be spoken.
+        longest = int(params.max_segment_seconds * CHARS_PER_SECOND)
+        self.segmenter_config = replace(
+            CsmAdapter.segmenter_config, max_segment_chars=max(20, min(400, longest))
+        )
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Self:
@@ -241,8 +257,8 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
                 while len(codes) - decoded < wanted:
                     frame = await frames.get()
                     ended = frame is END
-                    if ended or is_end_frame(np.asarray(frame), self._eos):
-                        spoken = True
+                    spoken = not ended and is_end_frame(np.asarray(frame), self._eos)
+                    if ended or spoken:
                         break
                     codes.append(np.asarray(frame))
                 if len(codes) > decoded:
@@ -253,10 +269,13 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
             while not ended:  # generate returns right after the end frame
                 ended = await frames.get() is END
             await asyncio.wrap_future(job)  # raises what generate raised
+            if not spoken and len(codes) >= self._max_frames:
+                log.warning("%s: a segment reached max_segment_seconds (%g s) before its end "
+                            "and was cut: %r", self.spec.model_id,
+                            self._params.max_segment_seconds, segment[:80])  # fmt: skip
         finally:
             bridge.closed.set()  # generate raises at its next frame if still running
-            if not job.done():
-                job.add_done_callback(_log_failure)
+            job.add_done_callback(_log_failure)  # at once if it is already done
 
     def decode(self, codes: np.ndarray[Any, Any]) -> FloatAudio:
         """Blocking: Mimi's audio for frames of codes (frames x codebooks)."""
@@ -274,6 +293,9 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         """On a model thread: select the LoRA, then sample frames into ``bridge``."""
         try:
             with self._gate.generating(lora), torch.inference_mode(), stage("csm.generate"):
+                if bridge.stopped or self._model is None:
+                    # Its stream was stopped, or the model unloaded, while this job waited.
+                    raise SynthesisCancelled
                 self._select(lora)
                 self._model.generate(
                     **inputs.to(self._device), streamer=bridge, **self._generate_kwargs
@@ -303,22 +325,30 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
     # ---------------------------------------------------------------- LoRA (LoraHost)
 
     def add_lora(self, name: str, path: Path) -> None:
-        """Blocking: load a peft LoRA adapter onto the resident model, named ``name``."""
+        """Blocking: load a peft LoRA adapter onto the resident model, named ``name``, and
+        measure its level (a LoRA may speak louder or softer than the base)."""
         if not (path / "adapter_config.json").is_file():
             raise ValueError(f"LoRA {name!r}: {path} holds no adapter_config.json (a peft adapter)")
-        with self._gate.changing(), _quiet_transformers():
-            # Its load report lists the other resident adapters' weights as "missing".
-            self._model.load_adapter(str(path), adapter_name=name)
-        self._loras.add(name)
-        self._active_known = False  # load_adapter may have switched the active adapter
+        with self._gate.changing():
+            self._active_known = False  # load_adapter may switch the active adapter
+            load_lora(self._model, name, path)
+            self._loras.add(name)
+        if self._params.level_dbfs is None:
+            level = rms_dbfs(self.generate_audio(LEVEL_REFERENCE, CsmSettings(0, lora=name)))
+            self._lora_levels[name] = None if math.isinf(level) else level
+
+    def lora_level(self, name: str) -> float | None:
+        """The level a LoRA's speech has (the voicepack's ``level_dbfs`` when given)."""
+        return self._lora_levels.get(name, self.level_dbfs)
 
     def remove_lora(self, name: str) -> None:
         """Blocking: drop one LoRA adapter; the base model stays loaded."""
-        if name in self._loras and self._model is not None:
-            with self._gate.changing():
+        with self._gate.changing():
+            if name in self._loras and self._model is not None:
                 self._model.delete_adapter(name)
-        self._loras.discard(name)
-        self._active_known = False
+            self._loras.discard(name)
+            self._lora_levels.pop(name, None)
+            self._active_known = False
 
     def stream_lora(
         self,
@@ -341,6 +371,7 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
         with self._selecting:  # generations of one selection may arrive together
             if not self._loras or (self._active_known and lora == self._active):
                 return
+            self._active_known = False  # until the switch has fully happened
             if lora is None:
                 self._model.disable_adapters()
             else:
@@ -357,17 +388,6 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
                 torch.cuda.empty_cache()
         self._generator.shutdown(wait=False)
         self._loras.clear()
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """transformers' warnings off for one call (its log level is process-wide)."""
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
 
 
 def _log_failure(job: Future[None]) -> None:

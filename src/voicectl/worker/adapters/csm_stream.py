@@ -17,6 +17,7 @@ re-decoding stays a small multiple of one decode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any, Final
 
@@ -65,8 +66,13 @@ class FrameBridge:
         self.closed = threading.Event()
         """Set by the consumer when it stops reading (stream closed or stopped)."""
 
+    @property
+    def stopped(self) -> bool:
+        """The stream was stopped or its reader left: generation should end now."""
+        return self._cancel.cancelled or self.closed.is_set()
+
     def put(self, value: Any) -> None:
-        if self._cancel.cancelled or self.closed.is_set():
+        if self.stopped:
             raise SynthesisCancelled
         if not self._prompt_seen:
             self._prompt_seen = True
@@ -79,5 +85,6 @@ class FrameBridge:
 
     def finish(self) -> None:
         """Tell the consumer that ``generate`` has returned or raised (from its thread)."""
-        if not self._loop.is_closed():
+        # The loop may close between a check and the call: nobody reads then anyway.
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._queue.put_nowait, END)

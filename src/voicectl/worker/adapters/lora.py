@@ -38,6 +38,9 @@ class LoraHost(Protocol):
     def remove_lora(self, name: str) -> None:
         """Blocking: drop it; the base stays loaded."""
 
+    def lora_level(self, name: str) -> float | None:
+        """The RMS level of speech with adapter ``name`` (None: level each chunk)."""
+
     def stream_lora(
         self,
         name: str,
@@ -100,6 +103,7 @@ def attach_lora_path(
     directory: Path, specs: Iterable[ModelSpec], takes_lora: set[str]
 ) -> list[ModelSpec]:
     """LoRA specs for ``--lora-path``: onto the one model whose adapter takes LoRA."""
+    specs = list(specs)
     bases = [s for s in specs if s.adapter in takes_lora]
     if len(bases) != 1:
         names = ", ".join(s.model_id for s in bases) or "none"
@@ -108,7 +112,13 @@ def attach_lora_path(
             f"found {names}; with several, list each model's adapters under 'loras' in its "
             "voicepack.yaml"
         )
-    return [lora_spec(bases[0], name, path) for name, path in find_loras(directory)]
+    known = {s.model_id: s.source for s in specs}
+    found = [lora_spec(bases[0], name, path) for name, path in find_loras(directory)]
+    for spec in found:
+        if spec.model_id in known:
+            defined = known[spec.model_id]
+            raise ValueError(f"lora_path {directory}: {spec.model_id} is already in {defined}")
+    return found
 
 
 class LoraAdapter(TTSAdapter):
@@ -121,7 +131,6 @@ class LoraAdapter(TTSAdapter):
         super().__init__(spec=spec, native_sample_rate=base.native_sample_rate)
         self.base = base
         self.lora_name = lora_name
-        self.level_dbfs = base.level_dbfs
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Self:
@@ -139,7 +148,9 @@ class LoraAdapter(TTSAdapter):
             )
         name = str(spec.params["name"])
         base.add_lora(name, Path(str(spec.params["path"])))
-        return cls(spec=spec, base=base, lora_name=name)
+        adapter = cls(spec=spec, base=base, lora_name=name)
+        adapter.level_dbfs = base.lora_level(name)
+        return adapter
 
     def stream(
         self,
