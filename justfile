@@ -8,7 +8,7 @@ default:
 
 # Install the project and dev tools into .venv from uv.lock.
 sync:
-    uv sync --frozen --extra audio --extra peer --extra livekit --extra csm
+    uv sync --frozen --extra audio --extra peer --extra livekit --extra csm --extra xtts
     npm ci --prefix src/voicectl/orchestrator/web_page --no-audit --no-fund --loglevel=error
 
 # ruff lint + format check.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tests.livekit_server import INSTALL_HINT, LiveKitServer, livekit_server, server_binary
@@ -13,8 +16,12 @@ from tests.strict_skips import (  # noqa: F401  (hooks: --no-skips, VOICECTL_NO_
     pytest_make_collect_report,
     pytest_runtest_makereport,
 )
+from voicectl.audio.decode import decode_audio_file
+from voicectl.audio.frames import to_float32
 from voicectl.bench.tiny_csm import TinyCsm
 from voicectl.bench.tiny_csm import build as build_tiny_csm
+from voicectl.bench.tiny_xtts import TinyXtts
+from voicectl.bench.tiny_xtts import build as build_tiny_xtts
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
@@ -114,6 +121,36 @@ def tiny_csm(tmp_path_factory: pytest.TempPathFactory) -> TinyCsm:
     for module in ("torch", "transformers", "peft"):
         pytest.importorskip(module, reason=CSM_INSTALL)
     return build_tiny_csm(tmp_path_factory.mktemp("tiny-csm"), params=TINY_CSM_PARAMS)
+
+
+XTTS_INSTALL = "the xtts extra (coqui-tts, torch, torchaudio): uv sync --extra xtts"
+# top_k 1: coqui-tts's streaming generator always samples; one candidate makes it greedy.
+TINY_XTTS_PARAMS = "{device: cpu, top_k: 1}"
+JFK = Path(__file__).resolve().parents[2] / "shared" / "audio" / "jfk.flac"
+
+
+def jfk_clip(start_s: float, seconds: float, rate: int = 22050) -> npt.NDArray[np.float32]:
+    """Part of the recorded human speech in ../shared/audio, as float32 mono."""
+    speech = to_float32(decode_audio_file(JFK, sample_rate=rate))
+    return speech[int(start_s * rate) : int((start_s + seconds) * rate)]
+
+
+@pytest.fixture(scope="session")
+def tiny_xtts(tmp_path_factory: pytest.TempPathFactory) -> TinyXtts:
+    """A tiny random-weight XTTS-v2 checkpoint with two voices cloned from a real recording
+    ("jfk": its first 8 s, "later": 3-11 s), built once."""
+    for module in ("torch", "torchaudio", "TTS"):
+        pytest.importorskip(module, reason=XTTS_INSTALL)
+    from voicectl.worker.adapters.xtts import XttsAdapter
+    from voicectl.worker.voicepacks import load_voicepack
+    from voicectl.worker.voices import save_voice
+
+    tiny = build_tiny_xtts(tmp_path_factory.mktemp("tiny-xtts"), params=TINY_XTTS_PARAMS)
+    adapter = XttsAdapter.load(load_voicepack(tiny.folder / "voicepack.yaml"))
+    for name, start in (("jfk", 0.0), ("later", 3.0)):
+        save_voice(tiny.folder, name, adapter.clone_voice(jfk_clip(start, 8.0), 22050))
+    adapter.unload()
+    return tiny
 
 
 @pytest.fixture(scope="session")

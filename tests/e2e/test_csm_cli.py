@@ -114,6 +114,10 @@ def test_the_gpu_check_script_runs_its_checks_on_the_cpu(tmp_path: Path) -> None
     assert csm["lora"]["base_held_by"] == 2  # calm and bright resident on one base
     assert csm["memory"]["cycles"] == 2
     assert isinstance(csm["memory"]["growth_bytes"], int)
+    xtts = report["adapters"]["xtts"]
+    assert xtts["pause_resume_exact"] is True
+    assert xtts["clone_ms"] > 0
+    assert xtts["xtts:tiny"]["first_audio_ms"]["p50"] > 0
 
 
 def test_the_gpu_check_without_a_gpu_says_so() -> None:

@@ -61,6 +61,9 @@ ELSEWHERE = {
     'voicectl say "Hello from Sesame."': "tests/e2e/test_csm_cli.py",
     "voicectl models ps --worker 127.0.0.1:50051 --json": "tests/e2e/test_csm_cli.py",
     "voicectl bench gpu": "tests/e2e/test_csm_cli.py",
+    # XTTS-v2's cloned voices (docs/adapters.md): on the tiny checkpoint the tests build.
+    "voicectl voices": "tests/e2e/test_voices_cli.py",
+    'voicectl say "Hello, this is my cloned voice."': "tests/e2e/test_voices_cli.py",
 }
 # Lines that need an optional extra: skipped without it (CI installs every one).
 NEEDS = {

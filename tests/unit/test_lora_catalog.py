@@ -83,7 +83,9 @@ def test_a_voicepack_whose_adapter_takes_no_lora_cannot_list_loras(tmp_path: Pat
 def test_a_voicepack_cannot_name_the_lora_adapter(tmp_path: Path) -> None:
     with_joe_files(tmp_path)
     pack(tmp_path, GOOD.replace("adapter: piper", "adapter: lora"))
-    with pytest.raises(VoicepackError, match=r"adapter must be one of \['csm', 'mock', 'piper'\]"):
+    with pytest.raises(
+        VoicepackError, match=r"adapter must be one of \['csm', 'mock', 'piper', 'xtts'\]"
+    ):
         load_voicepacks(tmp_path)
 
 

@@ -11,11 +11,14 @@ load/unload cycles. The models are the tiny random-weight ones the tests use
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from voicectl.bench.fal import FalConfig, machine_info, measure_once, run_fal
 from voicectl.bench.stats import Summary
@@ -153,6 +156,49 @@ async def check_csm(tiny: TinyCsm, config: GpuCheckConfig, say: Progress) -> dic
         await worker.stop(grace=0)
 
 
+async def check_xtts(root: Path, config: GpuCheckConfig, say: Progress) -> dict[str, object]:
+    """XTTS-v2's tiny model: a voice cloned from a synthetic reference, then first audio,
+    RTF and exact PAUSE/RESUME through a worker (``top_k: 1`` makes it deterministic)."""
+    from voicectl.bench.tiny_xtts import build as build_xtts
+    from voicectl.worker.adapters.xtts import XttsAdapter
+    from voicectl.worker.voicepacks import load_voicepack
+    from voicectl.worker.voices import save_voice
+
+    tiny = await asyncio.to_thread(
+        build_xtts, root, params=f"{{device: {config.device}, top_k: 1}}"
+    )
+    say("cloning a voice (xtts)")
+    rate = 22050
+    seconds = np.arange(8 * rate) / rate
+    reference = 0.3 * np.sin(2 * np.pi * 180 * seconds) * (np.sin(2 * np.pi * 3 * seconds) > 0)
+    adapter = await asyncio.to_thread(
+        XttsAdapter.load, load_voicepack(tiny.folder / "voicepack.yaml")
+    )
+    started = time.perf_counter()
+    latents = await asyncio.to_thread(adapter.clone_voice, reference.astype(np.float32), rate)
+    clone_ms = (time.perf_counter() - started) * 1000
+    adapter.unload()
+    save_voice(tiny.folder, "tone", latents)
+    worker_config = WorkerConfig(port=0, default_model="mock:sine", ttl_seconds=None,
+                                 voicepacks_dir=tiny.voicepacks)  # fmt: skip
+    worker = Worker(worker_config, catalog=build_catalog(worker_config))
+    await worker.start()
+    try:
+        async with TTSClient(worker.address) as client:
+            await client.wait_ready(timeout=30)
+            say("first audio: xtts")
+            fal = await run_fal(client, FalConfig(model_id=tiny.model_id, runs=config.runs,
+                                                  warmup=1, text=TEXT),
+                                worker=worker.address)  # fmt: skip
+            say("pause/resume (xtts)")
+            exact = await _pause_resume_exact(client, tiny.model_id)
+    finally:
+        await worker.stop(grace=0)
+    return {"model_id": tiny.model_id, "clone_ms": round(clone_ms, 1),
+            tiny.model_id: _fal_dict(fal.first_audio_ms, fal.rtf),
+            "pause_resume_exact": exact}  # fmt: skip
+
+
 async def run_gpu_check(
     config: GpuCheckConfig, say: Progress = lambda _: None
 ) -> dict[str, object]:
@@ -162,9 +208,13 @@ async def run_gpu_check(
     params = f"{{device: {config.device}, do_sample: false, max_segment_seconds: 1.5}}"
     with tempfile.TemporaryDirectory(prefix="voicectl-gpu-check-") as root:
         say("building the tiny models")
-        tiny = await asyncio.to_thread(build, Path(root), params=params)
+        tiny = await asyncio.to_thread(build, Path(root) / "csm", params=params)
         csm = await check_csm(tiny, config, say)
-    report["adapters"] = {"csm": csm}
-    report["ok"] = bool(csm["pause_resume_exact"])
+        if importlib.util.find_spec("TTS") is None:
+            xtts: dict[str, object] = {"not_run": "no xtts extra: uv sync --extra xtts"}
+        else:
+            xtts = await check_xtts(Path(root) / "xtts", config, say)
+    report["adapters"] = {"csm": csm, "xtts": xtts}
+    report["ok"] = bool(csm["pause_resume_exact"]) and xtts.get("pause_resume_exact") is not False
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     return {"bench": "gpu", **report}

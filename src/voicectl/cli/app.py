@@ -18,6 +18,7 @@ from voicectl.cli import (
     say,
     talk,
     token,
+    voices,
     worker,
 )
 
@@ -53,6 +54,7 @@ app.command("talk", help=talk.HELP)(talk.talk_command)
 app.command("doctor", help=doctor.HELP)(doctor.doctor_command)
 app.command("token", help=token.HELP)(token.token_command)
 app.add_typer(models.app, name="models")
+app.add_typer(voices.app, name="voices")
 app.add_typer(config.app, name="config")
 app.add_typer(health.app, name="health")
 bench_conversation.register(bench.app)

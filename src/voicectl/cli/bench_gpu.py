@@ -54,6 +54,20 @@ def gpu_table(report: dict[str, Any]) -> Table:
     mem = csm["memory"]
     table.add_row(f"memory growth over {mem['cycles']} load/unload cycles",
                   f"{mem['growth_bytes'] / 2**20:+.1f} MiB")  # fmt: skip
+    xtts = report["adapters"]["xtts"]
+    if "not_run" in xtts:
+        table.add_row("xtts", f"[yellow]not run[/]: {xtts['not_run']}")
+    else:
+        fal = xtts[xtts["model_id"]]
+        table.add_row(
+            f"{xtts['model_id']} first audio p50 / p95",
+            f"{fal['first_audio_ms']['p50']} / {fal['first_audio_ms']['p95']} ms",
+        )
+        table.add_row(f"{xtts['model_id']} RTF p50", str(fal["rtf"]["p50"]))
+        table.add_row("xtts: clone a voice", f"{xtts['clone_ms']} ms")
+        exact = xtts["pause_resume_exact"]
+        table.add_row("xtts: PAUSE/RESUME bit-identical",
+                      "[green]yes[/]" if exact else "[red]no[/]")  # fmt: skip
     table.caption = f"{report['elapsed_s']} s"
     return table
 

@@ -129,7 +129,7 @@ async def _orchestrator(
 async def _live(
     *, url: str | None, worker: str | None, config: Path | None, rate: int,
     devices: tuple[DeviceName, DeviceName], aec: EchoCanceller | None, printer: _LivePrinter,
-    connect_timeout: float = 10.0,
+    connect_timeout: float = 10.0, model_id: str = "", voice: str = "",
 ) -> LiveStats:  # fmt: skip
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -143,6 +143,8 @@ async def _live(
                 input_sample_rate=rate,
                 output_sample_rate=rate,
                 open_timeout=connect_timeout,
+                model_id=model_id,
+                voice=voice,
             ) as talk,
         ):
             device = SoundDeviceDuplex(rate, input_device=devices[0], output_device=devices[1])
@@ -178,7 +180,7 @@ def _list_devices(json_out: bool) -> None:
 def _live_mode(
     *, url: str | None, worker: str | None, config: Path | None, rate: int,
     input_device: str | None, output_device: str | None, no_aec: bool, json_out: bool,
-    connect_timeout: float = 10.0,
+    connect_timeout: float = 10.0, model_id: str = "", voice: str = "",
 ) -> None:  # fmt: skip
     devices = (_device(input_device), _device(output_device))
     try:
@@ -198,7 +200,8 @@ def _live_mode(
     try:
         stats = asyncio.run(_live(url=url, worker=worker, config=config, rate=rate,
                                   devices=devices, aec=aec, printer=printer,
-                                  connect_timeout=connect_timeout))  # fmt: skip
+                                  connect_timeout=connect_timeout, model_id=model_id,
+                                  voice=voice))  # fmt: skip
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)
     except DeviceError as exc:
@@ -219,6 +222,7 @@ async def _talk(
     say: str | None, text: str | None, interrupt: str | None, interrupt_after: float,
     output: Path | None, rate: int, quiet: bool, scenario: Scenario | None = None,
     interrupt_input: Int16Audio | None = None, connect_timeout: float = 10.0,
+    model_id: str = "", voice: str = "",
 ) -> TalkResult:  # fmt: skip
     async with _orchestrator(url, worker, config) as address:
         user_audio = input_audio  # decoded at --rate before anything started
@@ -233,8 +237,9 @@ async def _talk(
         if interrupt_audio is None and interrupt:
             interrupt_audio = await user_speech(interrupt, rate)
         async with talk_client(
-            address, input_sample_rate=rate, output_sample_rate=rate, open_timeout=connect_timeout
-        ) as talk:
+            address, input_sample_rate=rate, output_sample_rate=rate,
+            open_timeout=connect_timeout, model_id=model_id, voice=voice,
+        ) as talk:  # fmt: skip
             result = await run_talk(
                 talk,
                 user_audio=user_audio,
@@ -283,6 +288,8 @@ def talk_command(
     interrupt_after: float = typer.Option(1.0, help="Seconds into the reply to interrupt."),
     output: Path | None = typer.Option(None, "--output", "-o", help="WAV of what you'd hear."),
     rate: int = typer.Option(16000, help="Sample rate of both directions, Hz."),
+    model: str = typer.Option("", help="Model the agent answers with (default: its config's)."),
+    voice: str = typer.Option("", help="Voice of that model, e.g. a cloned one."),
     input_device: str | None = typer.Option(
         None, help="Microphone: index or name (see --list-devices); default: the system's."
     ),
@@ -328,7 +335,7 @@ def talk_command(
         _live_mode(
             url=url, worker=worker, config=config, rate=rate, input_device=input_device,
             output_device=output_device, no_aec=no_aec, json_out=json_out,
-            connect_timeout=connect_timeout,
+            connect_timeout=connect_timeout, model_id=model, voice=voice,
         )  # fmt: skip
         return
     if interrupt is not None and interrupt_file is not None:
@@ -343,7 +350,7 @@ def talk_command(
             url=url, worker=worker, config=config, input_audio=input_audio, say=say, text=text,
             interrupt=interrupt, interrupt_after=interrupt_after, output=output, rate=rate,
             quiet=json_out, scenario=scenario, interrupt_input=interrupt_input,
-            connect_timeout=connect_timeout,
+            connect_timeout=connect_timeout, model_id=model, voice=voice,
         ))  # fmt: skip
     except OrchestratorConfigError as exc:
         fail(str(exc), Exit.USAGE)

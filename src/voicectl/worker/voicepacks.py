@@ -20,6 +20,7 @@ from voicectl.config_errors import allowed, describe
 from voicectl.worker.adapters import ADAPTERS, VOICEPACK_ADAPTERS
 from voicectl.worker.adapters.base import ModelSpec
 from voicectl.worker.adapters.lora import lora_spec
+from voicectl.worker.voices import voice_names
 
 FILENAME = "voicepack.yaml"
 MODEL_ID = re.compile(r"^[a-z0-9_]+:[A-Za-z0-9._-]+$")
@@ -143,13 +144,18 @@ def load_voicepack(path: Path) -> ModelSpec:
     if missing:
         fetch = f" (download them: voicectl models pull {pack.id})" if pack.hub else ""
         raise _fail(path, f"'files' point at missing files: {', '.join(missing)}{fetch}")
+    voices = list(pack.voices)
+    if ADAPTERS[pack.adapter].clones_voices:
+        # Its voices are the ones cloned for it (voicectl voices add), and any it names.
+        named = voices if "voices" in pack.model_fields_set else []
+        voices = list(dict.fromkeys([*named, *voice_names(path.parent)])) or voices
     return ModelSpec(
         model_id=pack.id,
         adapter=pack.adapter,
         files=files,
         params=params,
-        voices=tuple(pack.voices),
-        default_voice=pack.defaults.voice or pack.voices[0],
+        voices=tuple(voices),
+        default_voice=pack.defaults.voice or voices[0],
         sample_rate=pack.sample_rate,
         license=pack.license.strip(),
         languages=tuple(pack.languages),

@@ -17,6 +17,8 @@ class AdapterEntry:
     requires: tuple[str, ...]
     takes_lora: bool = False
     """LoRA adapters load onto its models (known without importing the module)."""
+    clones_voices: bool = False
+    """Its voices are cloned: the voicepack lists those stored in its voices/ folder."""
 
 
 ADAPTERS: dict[str, AdapterEntry] = {
@@ -30,6 +32,13 @@ ADAPTERS: dict[str, AdapterEntry] = {
         "csm",
         ("torch", "transformers", "peft"),
         takes_lora=True,
+    ),
+    "xtts": AdapterEntry(
+        "voicectl.worker.adapters.xtts",
+        "XttsAdapter",
+        "xtts",
+        ("torch", "torchaudio", "coqui-tts"),
+        clones_voices=True,
     ),
     # A LoRA adapter on a resident model (adapters/lora.py); made from a voicepack's
     # 'loras' or --lora-path, never named as a voicepack's adapter.

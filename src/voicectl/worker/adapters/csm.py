@@ -19,12 +19,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import math
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -53,6 +52,7 @@ from voicectl.worker.adapters.csm_lora import load_lora
 from voicectl.worker.adapters.csm_stream import END, FrameBridge, chunk_frames, is_end_frame
 from voicectl.worker.adapters.generation_gate import GenerationGate
 from voicectl.worker.adapters.segmented import SegmentedAdapter
+from voicectl.worker.adapters.torch_device import pick_device, stage
 from voicectl.worker.segment import SegmenterConfig
 
 log = logging.getLogger(__name__)
@@ -125,31 +125,6 @@ def parse_params(spec: ModelSpec) -> CsmParams:
         raise ValueError(
             f"model {spec.model_id!r}: params: {describe(exc.errors()[0], CsmParams)}"
         ) from None
-
-
-def pick_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"params.device {requested!r}, but torch {torch.__version__} sees no CUDA GPU here; "
-            "use cpu or auto"
-        )
-    return requested
-
-
-@contextlib.contextmanager
-def stage(name: str) -> Iterator[None]:
-    """A named range in ``voicectl profile torch`` traces (and NVTX on a GPU)."""
-    with torch.profiler.record_function(name):
-        if torch.cuda.is_available():
-            torch.cuda.nvtx.range_push(name)
-            try:
-                yield
-            finally:
-                torch.cuda.nvtx.range_pop()
-        else:
-            yield
 
 
 class CsmAdapter(SegmentedAdapter[CsmSettings]):
