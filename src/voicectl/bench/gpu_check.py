@@ -14,7 +14,8 @@ import asyncio
 import importlib.util
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,31 +130,43 @@ async def _cycles(client: TTSClient, base: str, device: str, cycles: int) -> dic
             "growth_bytes": after - before}  # fmt: skip
 
 
-async def check_csm(tiny: TinyCsm, config: GpuCheckConfig, say: Progress) -> dict[str, object]:
-    worker_config = WorkerConfig(port=0, default_model="mock:sine", ttl_seconds=None,
-                                 max_loaded=6, voicepacks_dir=tiny.voicepacks,
-                                 lora_path=tiny.loras)  # fmt: skip
-    worker = Worker(worker_config, catalog=build_catalog(worker_config))
+@asynccontextmanager
+async def _serving(config: WorkerConfig) -> AsyncIterator[TTSClient]:
+    """A real worker on loopback with the tiny models, and a client of it."""
+    worker = Worker(config, catalog=build_catalog(config))
     await worker.start()
     try:
         async with TTSClient(worker.address) as client:
             await client.wait_ready(timeout=30)
-            result: dict[str, object] = {"model_id": tiny.model_id}
-            for model in (tiny.model_id, f"{tiny.model_id}+lora:calm"):
-                say(f"first audio: {model}")
-                fal = await run_fal(client, FalConfig(model_id=model, runs=config.runs,
-                                                      warmup=2, text=TEXT),
-                                    worker=worker.address)  # fmt: skip
-                result[model] = _fal_dict(fal.first_audio_ms, fal.rtf)
-            say("pause/resume")
-            result["pause_resume_exact"] = await _pause_resume_exact(client, tiny.model_id)
-            say("LoRA swaps")
-            result["lora"] = await _lora_swaps(client, tiny.model_id, config.runs)
-            say(f"{config.cycles} load/unload cycles")
-            result["memory"] = await _cycles(client, tiny.model_id, config.device, config.cycles)
-            return result
+            yield client
     finally:
         await worker.stop(grace=0)
+
+
+async def _first_audio(client: TTSClient, model_id: str, runs: int) -> dict[str, object]:
+    config = FalConfig(model_id=model_id, runs=runs, warmup=2, text=TEXT)
+    fal = await run_fal(client, config, worker="loopback")
+    return _fal_dict(fal.first_audio_ms, fal.rtf)
+
+
+def _worker_config(voicepacks: Path, lora_path: Path | None = None) -> WorkerConfig:
+    return WorkerConfig(port=0, default_model="mock:sine", ttl_seconds=None, max_loaded=6,
+                        voicepacks_dir=voicepacks, lora_path=lora_path)  # fmt: skip
+
+
+async def check_csm(tiny: TinyCsm, config: GpuCheckConfig, say: Progress) -> dict[str, object]:
+    result: dict[str, object] = {"model_id": tiny.model_id}
+    async with _serving(_worker_config(tiny.voicepacks, lora_path=tiny.loras)) as client:
+        for model in (tiny.model_id, f"{tiny.model_id}+lora:calm"):
+            say(f"first audio: {model}")
+            result[model] = await _first_audio(client, model, config.runs)
+        say("pause/resume")
+        result["pause_resume_exact"] = await _pause_resume_exact(client, tiny.model_id)
+        say("LoRA swaps")
+        result["lora"] = await _lora_swaps(client, tiny.model_id, config.runs)
+        say(f"{config.cycles} load/unload cycles")
+        result["memory"] = await _cycles(client, tiny.model_id, config.device, config.cycles)
+    return result
 
 
 async def check_xtts(root: Path, config: GpuCheckConfig, say: Progress) -> dict[str, object]:
@@ -179,24 +192,13 @@ async def check_xtts(root: Path, config: GpuCheckConfig, say: Progress) -> dict[
     clone_ms = (time.perf_counter() - started) * 1000
     adapter.unload()
     save_voice(tiny.folder, "tone", latents)
-    worker_config = WorkerConfig(port=0, default_model="mock:sine", ttl_seconds=None,
-                                 voicepacks_dir=tiny.voicepacks)  # fmt: skip
-    worker = Worker(worker_config, catalog=build_catalog(worker_config))
-    await worker.start()
-    try:
-        async with TTSClient(worker.address) as client:
-            await client.wait_ready(timeout=30)
-            say("first audio: xtts")
-            fal = await run_fal(client, FalConfig(model_id=tiny.model_id, runs=config.runs,
-                                                  warmup=1, text=TEXT),
-                                worker=worker.address)  # fmt: skip
-            say("pause/resume (xtts)")
-            exact = await _pause_resume_exact(client, tiny.model_id)
-    finally:
-        await worker.stop(grace=0)
-    return {"model_id": tiny.model_id, "clone_ms": round(clone_ms, 1),
-            tiny.model_id: _fal_dict(fal.first_audio_ms, fal.rtf),
-            "pause_resume_exact": exact}  # fmt: skip
+    result: dict[str, object] = {"model_id": tiny.model_id, "clone_ms": round(clone_ms, 1)}
+    async with _serving(_worker_config(tiny.voicepacks)) as client:
+        say("first audio: xtts")
+        result[tiny.model_id] = await _first_audio(client, tiny.model_id, config.runs)
+        say("pause/resume (xtts)")
+        result["pause_resume_exact"] = await _pause_resume_exact(client, tiny.model_id)
+    return result
 
 
 async def run_gpu_check(

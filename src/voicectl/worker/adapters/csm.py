@@ -32,13 +32,12 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import AutoProcessor, CsmForConditionalGeneration
 from transformers.utils import logging as hf_logging
 
 from voicectl.audio.frames import FloatAudio
 from voicectl.audio.loudness import rms_dbfs
-from voicectl.config_errors import describe
 from voicectl.worker.adapters.base import (
     Audio,
     CancelToken,
@@ -51,8 +50,9 @@ from voicectl.worker.adapters.base import (
 from voicectl.worker.adapters.csm_lora import load_lora
 from voicectl.worker.adapters.csm_stream import END, FrameBridge, chunk_frames, is_end_frame
 from voicectl.worker.adapters.generation_gate import GenerationGate
+from voicectl.worker.adapters.params import adapter_params
 from voicectl.worker.adapters.segmented import SegmentedAdapter
-from voicectl.worker.adapters.torch_device import pick_device, stage
+from voicectl.worker.adapters.torch_device import model_device, stage
 from voicectl.worker.segment import SegmenterConfig
 
 log = logging.getLogger(__name__)
@@ -118,15 +118,6 @@ def model_folder(spec: ModelSpec) -> Path:
     return folder
 
 
-def parse_params(spec: ModelSpec) -> CsmParams:
-    try:
-        return CsmParams.model_validate(dict(spec.params))
-    except ValidationError as exc:
-        raise ValueError(
-            f"model {spec.model_id!r}: params: {describe(exc.errors()[0], CsmParams)}"
-        ) from None
-
-
 class CsmAdapter(SegmentedAdapter[CsmSettings]):
     """Sesame CSM 1B (or any checkpoint of the same architecture) from a local folder."""
 
@@ -180,12 +171,9 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Self:
-        params = parse_params(spec)
+        params = adapter_params(spec, CsmParams)
         folder = model_folder(spec)
-        try:
-            device = pick_device(params.device)
-        except ValueError as exc:
-            raise ValueError(f"model {spec.model_id!r}: {exc}") from None
+        device = model_device(spec.model_id, params.device)
         dtype = params.dtype if params.dtype != "auto" else "float32"
         if params.dtype == "auto" and device != "cpu":
             dtype = "bfloat16"

@@ -31,3 +31,11 @@ def stage(name: str) -> Iterator[None]:
                 torch.cuda.nvtx.range_pop()
         else:
             yield
+
+
+def model_device(model_id: str, requested: str) -> str:
+    """``pick_device`` for a model, its error naming the model."""
+    try:
+        return pick_device(requested)
+    except ValueError as exc:
+        raise ValueError(f"model {model_id!r}: {exc}") from None

@@ -23,12 +23,11 @@ from typing import Any, Self
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
 from voicectl.audio.frames import FloatAudio
-from voicectl.config_errors import describe
 from voicectl.worker.adapters.base import (
     CancelToken,
     Capabilities,
@@ -37,8 +36,9 @@ from voicectl.worker.adapters.base import (
     SynthesisOptions,
     run_blocking,
 )
+from voicectl.worker.adapters.params import adapter_params
 from voicectl.worker.adapters.segmented import SegmentedAdapter
-from voicectl.worker.adapters.torch_device import pick_device, stage
+from voicectl.worker.adapters.torch_device import model_device, stage
 from voicectl.worker.voices import load_voice
 
 REQUIRED_FILES = ("config", "model", "vocab")
@@ -69,15 +69,6 @@ class XttsSettings:
     speed: float
 
 
-def parse_params(spec: ModelSpec) -> XttsParams:
-    try:
-        return XttsParams.model_validate(dict(spec.params))
-    except ValidationError as exc:
-        raise ValueError(
-            f"model {spec.model_id!r}: params: {describe(exc.errors()[0], XttsParams)}"
-        ) from None
-
-
 class XttsAdapter(SegmentedAdapter[XttsSettings]):
     """XTTS-v2 from a local checkpoint, in the voices cloned for it."""
 
@@ -100,7 +91,7 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Self:
-        params = parse_params(spec)
+        params = adapter_params(spec, XttsParams)
         missing = [f"files.{key}" for key in REQUIRED_FILES if key not in spec.files]
         if missing:
             raise ValueError(
@@ -108,10 +99,7 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
                 "config.json (config), model.pth (model) and vocab.json (vocab)"
             )
         language = params.language or spec.languages[0]
-        try:
-            device = pick_device(params.device)
-        except ValueError as exc:
-            raise ValueError(f"model {spec.model_id!r}: {exc}") from None
+        device = model_device(spec.model_id, params.device)
         with stage("xtts.load"):
             config = XttsConfig()
             config.load_json(str(spec.files["config"]))
