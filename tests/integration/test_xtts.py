@@ -90,6 +90,19 @@ async def test_a_stop_between_chunks_ends_the_segment(xtts: Any) -> None:
     assert len(first) > 0
 
 
+async def test_a_stream_cancelled_mid_step_is_closed_after_the_step(xtts: Any) -> None:
+    """The task is cancelled while a chunk is being made in the pool: the generator must
+    be closed once that step is done, not under it, and the model go on serving."""
+    settings = xtts.prepare(voice="jfk", options=SynthesisOptions())
+    stream = xtts.synthesize_segment(TEXT, settings, cancel=CancelToken(), joined=False)
+    step = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.05)  # inside the first step (it takes a few hundred ms here)
+    step.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await step
+    assert len(await speak(xtts, "jfk")) > 0
+
+
 def test_a_voice_never_cloned_names_the_command(xtts: Any) -> None:
     with pytest.raises(ValueError, match="voice 'ana' has not been cloned") as err:
         xtts.prepare(voice="ana", options=SynthesisOptions())

@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
 import threading
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
@@ -40,6 +43,8 @@ from voicectl.worker.adapters.params import adapter_params
 from voicectl.worker.adapters.segmented import SegmentedAdapter
 from voicectl.worker.adapters.torch_device import model_device, stage
 from voicectl.worker.voices import load_voice
+
+log = logging.getLogger(__name__)
 
 REQUIRED_FILES = ("config", "model", "vocab")
 _END = object()
@@ -177,7 +182,12 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
                     return
                 yield chunk
         finally:
-            chunks.close()  # type: ignore[attr-defined]
+            # A cancelled step may still be running in the pool: close the generator after
+            # it, under the same lock (closing a running generator raises).
+            close = partial(self._close, chunks)
+            with contextlib.suppress(RuntimeError):  # the loop is shutting down: no more jobs
+                closing = asyncio.get_running_loop().run_in_executor(None, close)
+                closing.add_done_callback(_log_close_failure)
 
     def _next(self, chunks: Iterator[Any]) -> Any:
         """Blocking: the stream's next chunk of audio, or _END."""
@@ -187,6 +197,10 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
                 return _END
             return np.asarray(chunk.float().cpu().numpy(), dtype=np.float32)
 
+    def _close(self, chunks: Iterator[Any]) -> None:
+        with self._step:
+            chunks.close()  # type: ignore[attr-defined]
+
     def unload(self) -> None:
         with self._step:
             self._model = None
@@ -194,3 +208,8 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+def _log_close_failure(job: asyncio.Future[None]) -> None:
+    if not job.cancelled() and job.exception() is not None:
+        log.warning("closing an XTTS stream failed: %s", job.exception())
