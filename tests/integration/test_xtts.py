@@ -103,6 +103,26 @@ async def test_a_stream_cancelled_mid_step_is_closed_after_the_step(xtts: Any) -
     assert len(await speak(xtts, "jfk")) > 0
 
 
+async def test_two_streams_on_one_model_each_keep_their_own_prompt(xtts: Any) -> None:
+    """Interleaved steps of a short and a long segment give what each gives alone (XTTS
+    keeps the prompt of the stream it serves on the model)."""
+    settings = xtts.prepare(voice="jfk", options=SynthesisOptions())
+    short, long = "Hi there.", "The quick brown fox jumps over the lazy dog, and runs."
+
+    async def alone(text: str) -> list[np.ndarray]:
+        return [c async for c in xtts.synthesize_segment(text, settings, cancel=CancelToken(),
+                                                          joined=False)]  # fmt: skip
+
+    expected_short, expected_long = await alone(short), await alone(long)
+    a = xtts.synthesize_segment(short, settings, cancel=CancelToken(), joined=False)
+    b = xtts.synthesize_segment(long, settings, cancel=CancelToken(), joined=False)
+    got_a, got_b = [await anext(a)], [await anext(b)]  # b's prompt is on the model now
+    got_a += [chunk async for chunk in a]
+    got_b += [chunk async for chunk in b]
+    assert np.array_equal(np.concatenate(got_a), np.concatenate(expected_short))
+    assert np.array_equal(np.concatenate(got_b), np.concatenate(expected_long))
+
+
 def test_a_voice_never_cloned_names_the_command(xtts: Any) -> None:
     with pytest.raises(ValueError, match="voice 'ana' has not been cloned") as err:
         xtts.prepare(voice="ana", options=SynthesisOptions())

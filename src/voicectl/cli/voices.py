@@ -93,10 +93,14 @@ def add_command(
         latents = adapter.clone_voice(audio, rate)
     except AdapterUnavailable as exc:
         fail(str(exc), Exit.FAILURE)
-    except (VoicepackError, ValueError) as exc:
-        fail(str(exc), Exit.FAILURE)
-    stored = save_voice(path.parent, name, latents)
-    adapter.unload()
+    except (VoicepackError, ValueError, RuntimeError) as exc:  # torch raises RuntimeError
+        fail(f"cloning with {model} failed: {exc}", Exit.FAILURE)
+    try:
+        stored = save_voice(path.parent, name, latents)
+    except OSError as exc:
+        fail(f"cannot store the voice in {voices_dir(path.parent)}: {exc}", Exit.FAILURE)
+    finally:
+        adapter.unload()
     summary = {"voice": name, "model_id": spec.model_id, "path": str(stored),
                "reference_seconds": round(len(audio) / rate, 2)}  # fmt: skip
     if json_out:
@@ -115,13 +119,18 @@ def ls_command(
 
     Example: voicectl voices ls --voicepacks voicepacks --json
     """
-    paths = [_cloning_voicepack(model, voicepacks)] if model else [
-        p for p in sorted(voicepacks.glob("*/voicepack.yaml"))
-        if ADAPTERS.get(read_voicepack(p).adapter, ADAPTERS["mock"]).clones_voices
-    ]  # fmt: skip
-    rows = [{"model_id": read_voicepack(p).id, "voice": voice,
-             "path": str(voices_dir(p.parent) / f"{voice}.npz")}
-            for p in paths for voice in voice_names(p.parent)]  # fmt: skip
+    if not voicepacks.is_dir():
+        fail(f"--voicepacks {voicepacks} is not a directory", Exit.USAGE)
+    try:
+        paths = [_cloning_voicepack(model, voicepacks)] if model else [
+            p for p in sorted(voicepacks.glob("*/voicepack.yaml"))
+            if ADAPTERS.get(read_voicepack(p).adapter, ADAPTERS["mock"]).clones_voices
+        ]  # fmt: skip
+        rows = [{"model_id": read_voicepack(p).id, "voice": voice,
+                 "path": str(voices_dir(p.parent) / f"{voice}.npz")}
+                for p in paths for voice in voice_names(p.parent)]  # fmt: skip
+    except VoicepackError as exc:
+        fail(str(exc), Exit.USAGE)
     if json_out:
         print_json({"voices": rows})
         return

@@ -102,7 +102,12 @@ class VoicepackFields(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.defaults.voice is not None and self.defaults.voice not in self.voices:
+        cloned = self.adapter in ADAPTERS and ADAPTERS[self.adapter].clones_voices
+        if (
+            self.defaults.voice is not None
+            and self.defaults.voice not in self.voices
+            and not cloned
+        ):
             raise ValueError(
                 f"defaults.voice {self.defaults.voice!r} is not in voices {self.voices}"
             )
@@ -149,6 +154,12 @@ def load_voicepack(path: Path) -> ModelSpec:
         # Its voices are the ones cloned for it (voicectl voices add), and any it names.
         named = voices if "voices" in pack.model_fields_set else []
         voices = list(dict.fromkeys([*named, *voice_names(path.parent)])) or voices
+        if pack.defaults.voice is not None and pack.defaults.voice not in voices:
+            raise _fail(
+                path,
+                f"defaults.voice {pack.defaults.voice!r} is neither in voices nor "
+                f"cloned (voicectl voices add {pack.defaults.voice} --model {pack.id})",
+            )
     return ModelSpec(
         model_id=pack.id,
         adapter=pack.adapter,

@@ -98,6 +98,9 @@ def save_voice(voicepack_folder: Path, name: str, latents: dict[str, np.ndarray]
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, allow_pickle=False, **latents)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before it takes the name
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from a worker's user
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

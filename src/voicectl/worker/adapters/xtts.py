@@ -8,8 +8,9 @@
 - The base layer segments the text; each segment is one ``inference_stream``, whose
   chunks (``stream_chunk_size`` GPT tokens each, cross-faded by coqui-tts) are taken one
   ``next()`` at a time in the worker's inference pool, with the stream's cancel token
-  checked between them. Steps of different streams on one model never overlap: XTTS keeps
-  a stream's prompt on the model while its first step runs.
+  checked between them. Steps of different streams on one model never overlap, and XTTS
+  keeps the prompt of the stream it serves on the model (its GPT places every new token
+  after it): each stream's prompt is put back before each of its steps.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -65,6 +67,14 @@ class XttsParams(BaseModel):
     repetition_penalty: float = Field(10.0, ge=1, le=100)
     stream_chunk_size: int = Field(20, ge=1, le=400)
     """GPT tokens per audio chunk (about 46 ms of audio each)."""
+
+
+@dataclass
+class _Stream:
+    """One segment's generator, and the prompt embedding XTTS stored for it."""
+
+    chunks: Iterator[Any]
+    prompt: Any = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,7 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
         return cls(spec=spec, model=model, params=params, device=device, language=language)
 
     def _latents(self, voice: str) -> tuple[Any, Any]:
-        folder = self.spec.files["config"].parent
+        folder = Path(self.spec.source).parent  # the voicepack's folder, as `voices` uses
         try:
             stored = load_voice(folder, voice)
         except FileNotFoundError:
@@ -173,11 +183,12 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
             temperature=p.temperature, top_k=p.top_k, top_p=p.top_p,
             repetition_penalty=p.repetition_penalty, speed=settings.speed,
         )  # fmt: skip
+        stream = _Stream(chunks)
         try:
             while True:
                 if cancel.cancelled:
                     raise SynthesisCancelled
-                chunk = await run_blocking(partial(self._next, chunks))
+                chunk = await run_blocking(partial(self._next, stream))
                 if chunk is _END:
                     return
                 yield chunk
@@ -189,10 +200,14 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
                 closing = asyncio.get_running_loop().run_in_executor(None, close)
                 closing.add_done_callback(_log_close_failure)
 
-    def _next(self, chunks: Iterator[Any]) -> Any:
+    def _next(self, stream: _Stream) -> Any:
         """Blocking: the stream's next chunk of audio, or _END."""
         with self._step, torch.inference_mode(), stage("xtts.chunk"):
-            chunk: Any = next(chunks, _END)
+            gpt = self._model.gpt.gpt_inference
+            if stream.prompt is not None:  # another stream's may be there now
+                gpt.store_prefix_emb(stream.prompt)
+            chunk: Any = next(stream.chunks, _END)
+            stream.prompt = gpt.cached_prefix_emb
             if chunk is _END:
                 return _END
             return np.asarray(chunk.float().cpu().numpy(), dtype=np.float32)
