@@ -173,8 +173,10 @@ def test_docs_quick_start_runs_as_written(tmp_path: Path) -> None:
                 _wait_registered(ports)
             elif line.endswith("&"):
                 assert words[0] == "voicectl"
+                # Its log goes to a file: a pipe nobody reads could fill and block it.
+                log = (tmp_path / f"{len(procs)}.log").open("w")
                 procs.append(subprocess.Popen(
-                    [*VOICECTL, *words[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    [*VOICECTL, *words[1:]], stdout=subprocess.DEVNULL, stderr=log,
                     text=True, env=CHILD_ENV, cwd=tmp_path,
                 ))  # fmt: skip
             else:
@@ -189,7 +191,14 @@ def test_docs_quick_start_runs_as_written(tmp_path: Path) -> None:
         for proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    logs = {p.name: p.read_text()[-3000:] for p in tmp_path.glob("*.log")}
+                    raise AssertionError(
+                        f"{proc.args} ignored SIGTERM for 60 s; logs: {logs}"
+                    ) from None
     assert f"127.0.0.1:{ports['50051']}" in output
     assert f"127.0.0.1:{ports['50052']}" in output
 
