@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 import numpy as np
 import torch
@@ -218,12 +218,15 @@ class CsmAdapter(SegmentedAdapter[CsmSettings]):
                     most=self._params.max_chunk_frames,
                 )
                 while len(codes) - decoded < wanted:
-                    frame = await frames.get()
-                    ended = frame is END
-                    spoken = not ended and is_end_frame(np.asarray(frame), self._eos)
-                    if ended or spoken:
+                    item = await frames.get()
+                    ended = item is END
+                    if ended:
                         break
-                    codes.append(np.asarray(frame))
+                    frame = cast(np.ndarray[Any, Any], item)  # FrameBridge puts arrays
+                    spoken = is_end_frame(frame, self._eos)
+                    if spoken:
+                        break
+                    codes.append(frame)
                 if len(codes) > decoded:
                     audio = await run_blocking(partial(self.decode, np.stack(codes)))
                     decoded = len(codes)

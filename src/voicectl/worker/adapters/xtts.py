@@ -44,7 +44,7 @@ from voicectl.worker.adapters.base import (
 from voicectl.worker.adapters.params import adapter_params
 from voicectl.worker.adapters.segmented import SegmentedAdapter
 from voicectl.worker.adapters.torch_device import model_device, stage
-from voicectl.worker.voices import load_voice
+from voicectl.worker.voices import load_voice, voice_names
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,12 @@ class XttsAdapter(SegmentedAdapter[XttsSettings]):
         self._device = device
         self.language = language
         self._step = threading.Lock()  # one inference step at a time on this model
-        # Latents load on first use: a model with no voice cloned yet still loads (to clone).
+        # The cloned voices load here, off the event loop; a model with none cloned yet still
+        # loads (to clone one), and a voice cloned later loads on its first use.
         self._voices: dict[str, tuple[Any, Any]] = {}
+        for voice in voice_names(Path(spec.source).parent):
+            if voice in spec.voices:
+                self._voices[voice] = self._latents(voice)
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Self:
