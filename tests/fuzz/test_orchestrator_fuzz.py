@@ -34,6 +34,7 @@ from tests.fuzz.ws_cases import (
     session_cases,
 )
 from voicectl.audio.frames import frame_bytes
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.quotas import ClientLimits
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.transports.websocket import MAX_MESSAGE_BYTES
@@ -76,10 +77,9 @@ async def canary_turn(talk: TalkClient, turn: int) -> tuple[str, int]:
     """A full typed turn on the long-lived canary: (reply text, audio frames)."""
     before = talk.audio_frames
     await talk.send_text(CANARY)
-    done = await talk.wait_for("reply.done", timeout=30, after=turn)
-    replies = [e for e in talk.events if e["type"] == "reply.text"]
-    words = [e["text"] for e in replies if e["_audio_before"] >= before]
-    assert done["_audio_before"] > before
+    done = await talk.wait_for(ev.ReplyDone, timeout=30, after=turn)
+    words = [r.event.text for r in talk.received(ev.ReplyText) if r.audio_before >= before]
+    assert done.audio_before > before
     return "".join(words), talk.audio_frames - before
 
 
@@ -162,7 +162,7 @@ def test_fuzzed_session_messages(
     assert not FIXED_RUN or seen >= SESSION_OUTCOMES, f"missed {SESSION_OUTCOMES - seen}"
 
     assert drive(canary_turn(canary, 1)) == reference, "the canary heard a different reply"
-    assert not [e for e in canary.events if e["type"] == "error"]
+    assert not canary.received(ev.Error)
     drive(canary.close())
     drive(settled(orchestrator, worker, set()))
     assert orchestrator.metrics_server is not None

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 import grpc
 
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.config import from_mapping
 from voicectl.registry.base import Registry, WorkerRecord
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
@@ -188,7 +189,7 @@ async def reference(address: str, text: str) -> bytes:
 
 
 def reply_text(talk: TalkClient) -> str:
-    return "".join(str(e["text"]) for e in talk.events if e["type"] == "reply.text")
+    return "".join(r.event.text for r in talk.received(ev.ReplyText))
 
 
 async def words(text: str) -> AsyncIterator[str]:

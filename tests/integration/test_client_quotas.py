@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import OrchestratorFactory, WorkerFactory
 from voicectl.asr.wer import word_error_rate
 from voicectl.audio.decode import decode_audio_file
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.quotas import ClientLimits, client_key
 from voicectl.talk.client import HandshakeRefused, TalkClient
 from voicectl.talk.user_audio import stream_audio
@@ -37,7 +38,7 @@ async def test_one_token_holds_only_its_share_of_sessions(
         assert "auth.sessions_per_client" in refused.value.reason
         async with TalkClient(address, token=BOB, output_sample_rate=16000) as bob:
             await bob.send_text("hello there")  # another client still gets answers
-            await bob.wait_for("reply.done", timeout=30)
+            await bob.wait_for(ev.ReplyDone, timeout=30)
     alice_key = client_key(ALICE, "127.0.0.1")
     for _ in range(100):  # the closed sessions give their places back
         if orchestrator.quotas.sessions(alice_key) == 0:
@@ -46,7 +47,7 @@ async def test_one_token_holds_only_its_share_of_sessions(
     assert orchestrator.quotas.sessions(alice_key) == 0
     async with TalkClient(address, token=ALICE, output_sample_rate=16000) as alice:
         await alice.send_text("hello again")
-        await alice.wait_for("reply.done", timeout=30)
+        await alice.wait_for(ev.ReplyDone, timeout=30)
 
 
 async def test_without_tokens_a_client_is_its_address(
@@ -74,19 +75,19 @@ async def test_a_client_over_its_message_rate_is_told_and_others_are_not(
     async with TalkClient(address, token=ALICE, output_sample_rate=16000) as alice:
         for turn in range(8):  # far past a burst of 3, in no time
             await alice.send_text(f"message {turn}")
-        limited = await alice.wait_for("error", timeout=30)
-        assert limited["code"] == "rate_limited"
-        assert "auth.messages_per_second" in str(limited["message"])
+        limited = await alice.wait_for(ev.Error, timeout=30)
+        assert limited.event.code == "rate_limited"
+        assert "auth.messages_per_second" in limited.event.message
         async with TalkClient(address, token=BOB, output_sample_rate=16000) as bob:
             await bob.send_text("hello there")
-            await bob.wait_for("reply.done", timeout=30)
-            assert bob.count("error") == 0  # Bob has his own quota
+            await bob.wait_for(ev.ReplyDone, timeout=30)
+            assert bob.count(ev.Error) == 0  # Bob has his own quota
         await asyncio.sleep(2.5)  # the bucket refills at one message a second
-        before = alice.count("reply.done")
+        before = alice.count(ev.ReplyDone)
         await alice.send_text("one more, in time")
-        await alice.wait_for("reply.done", timeout=30, after=before)
-    errors = [e for e in alice.events if e.get("type") == "error"]
-    assert all(e["code"] == "rate_limited" for e in errors)
+        await alice.wait_for(ev.ReplyDone, timeout=30, after=before)
+    errors = [r.event for r in alice.received(ev.Error)]
+    assert all(e.code == "rate_limited" for e in errors)
     assert 1 <= len(errors) <= 5  # 8 sent, 3 fit the burst
 
 
@@ -105,15 +106,15 @@ async def test_audio_faster_than_real_time_is_dropped_and_real_time_audio_goes_o
         silence = bytes(640)
         for _ in range(150):  # 3 s of audio in no time: 1 s fits the burst
             await alice.send_audio(silence)
-        error = await alice.wait_for("error", timeout=10)
-        assert error["code"] == "audio_too_fast"
-        assert "auth.audio_realtime_factor" in str(error["message"])
+        error = await alice.wait_for(ev.Error, timeout=10)
+        assert error.event.code == "audio_too_fast"
+        assert "auth.audio_realtime_factor" in error.event.message
         await asyncio.sleep(1.5)  # the allowance refills
-        errors = alice.count("error")
+        errors = alice.count(ev.Error)
         speech = decode_audio_file(CLAUSE, sample_rate=rate)
         tail = np.zeros(rate * 2, dtype=np.int16)
         await stream_audio(np.concatenate([speech, tail]), rate, alice.send_audio)
-        final = await alice.wait_for("transcript.final", timeout=30)
-        assert alice.count("error") == errors  # nothing at the recorded pace was dropped
+        final = await alice.wait_for(ev.TranscriptFinal, timeout=30)
+        assert alice.count(ev.Error) == errors  # nothing at the recorded pace was dropped
     said = CLAUSE.with_suffix(".txt").read_text().strip()
-    assert word_error_rate(said, str(final["text"])) <= 0.15, final["text"]
+    assert word_error_rate(said, final.event.text) <= 0.15, final.event.text

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
@@ -64,11 +65,11 @@ async def test_spoken_turn_is_transcribed_answered_and_intelligible(
     ) as talk:
         user = np.concatenate([speak("Please tell me about the weather today."), SILENCE, SILENCE])
         await stream_audio(user, RATE, talk.send_audio, speed=4.0)
-        final = await talk.wait_for("transcript.final", timeout=60)
-        assert "weather" in final["text"].lower()
-        assert talk.count("transcript.partial") >= 1, "partials arrive while the user speaks"
-        await talk.wait_for("reply.done", timeout=60)
-        reply_text = "".join(e["text"] for e in talk.events if e["type"] == "reply.text")
+        final = await talk.wait_for(ev.TranscriptFinal, timeout=60)
+        assert "weather" in final.event.text.lower()
+        assert talk.count(ev.TranscriptPartial) >= 1, "partials arrive while the user speaks"
+        await talk.wait_for(ev.ReplyDone, timeout=60)
+        reply_text = "".join(r.event.text for r in talk.received(ev.ReplyText))
         assert "weather" in reply_text.lower()
         heard = b"".join(talk.playback.replies[-1])
     transcript = await asr_engine.transcribe(np.frombuffer(heard, dtype="<i2"))
@@ -87,20 +88,20 @@ async def test_confirmed_barge_in_halts_playback_and_takes_the_turn(
             "Tell me a long story about a lighthouse keeper who lived alone on a rocky island "
             "and kept the lamp burning through every storm for forty years."
         )
-        await talk.wait_for("reply.started", timeout=60)
+        await talk.wait_for(ev.ReplyStarted, timeout=60)
         await asyncio.sleep(0.6)
         user = np.concatenate([speak("Stop, wait a moment please."), SILENCE, SILENCE])
         await stream_audio(user, RATE, talk.send_audio)
-        clear = await talk.wait_for("clear", timeout=30)
-        paused = await talk.wait_for("reply.paused", timeout=30)
-        stopped = await talk.wait_for("reply.stopped", timeout=30)
-        final = await talk.wait_for("transcript.final", timeout=60, after=1)
-        second = await talk.wait_for("reply.started", timeout=60, after=1)
+        clear = await talk.wait_for(ev.Clear, timeout=30)
+        paused = await talk.wait_for(ev.ReplyPaused, timeout=30)
+        stopped = await talk.wait_for(ev.ReplyStopped, timeout=30)
+        final = await talk.wait_for(ev.TranscriptFinal, timeout=60, after=1)
+        second = await talk.wait_for(ev.ReplyStarted, timeout=60, after=1)
         ticker.cancel()
-    assert "wait" in final["text"].lower()
+    assert "wait" in final.event.text.lower()
     # Not one frame of the interrupted reply arrived after the clear.
-    assert second["_audio_before"] == clear["_audio_before"]
-    assert clear["_at"] <= paused["_at"] <= stopped["_at"]
+    assert second.audio_before == clear.audio_before
+    assert clear.at <= paused.at <= stopped.at
     session = await finished(orchestrator, talk.session_id)
     assert len(session.metrics.barge_ins) >= 1
 
@@ -115,18 +116,18 @@ async def test_noise_burst_pauses_then_resumes_without_losing_or_repeating_audio
     ) as talk:
         ticker = asyncio.create_task(ticking(talk))
         await talk.send_text(text)
-        await talk.wait_for("reply.started", timeout=60)
+        await talk.wait_for(ev.ReplyStarted, timeout=60)
         await asyncio.sleep(0.8)
         burst = np.concatenate([noise(100, level=0.3, sample_rate=RATE), SILENCE])
         await stream_audio(burst, RATE, talk.send_audio)
-        clear = await talk.wait_for("clear", timeout=30)
-        await talk.wait_for("reply.resumed", timeout=30)
-        await talk.wait_for("reply.done", timeout=60)
+        clear = await talk.wait_for(ev.Clear, timeout=30)
+        await talk.wait_for(ev.ReplyResumed, timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=60)
         ticker.cancel()
-        reply_text = "".join(e["text"] for e in talk.events if e["type"] == "reply.text")
+        reply_text = "".join(r.event.text for r in talk.received(ev.ReplyText))
         heard = b"".join(talk.playback.replies[0])
-    assert talk.count("reply.stopped") == 0
-    assert "played_frames" in clear
+    assert talk.count(ev.ReplyStopped) == 0
+    assert clear.event.played_frames is not None
     async with TTSClient(worker.address) as tts:
         reference, _, _ = await collect_pcm(
             tts.synthesize(reply_text, SynthesisRequest(model_id="mock:sine", sample_rate=RATE))
@@ -151,10 +152,10 @@ async def test_faint_speech_while_the_agent_speaks_is_residual_echo_not_a_barge_
     ) as talk:
         ticker = asyncio.create_task(ticking(talk))
         await talk.send_text("Counting slowly now: one, two, three, four, five, six, seven.")
-        await talk.wait_for("reply.started", timeout=60)
+        await talk.wait_for(ev.ReplyStarted, timeout=60)
         await stream_audio(np.rint(faint).astype(np.int16), RATE, talk.send_audio)
-        assert talk.count("reply.done") == 0, "the faint speech overlapped the reply"
-        await talk.wait_for("reply.done", timeout=60)
+        assert talk.count(ev.ReplyDone) == 0, "the faint speech overlapped the reply"
+        await talk.wait_for(ev.ReplyDone, timeout=60)
         ticker.cancel()
-    assert talk.count("reply.paused") == 0
-    assert talk.count("transcript.final") == 1  # only the typed prompt
+    assert talk.count(ev.ReplyPaused) == 0
+    assert talk.count(ev.TranscriptFinal) == 1  # only the typed prompt

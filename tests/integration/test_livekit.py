@@ -7,6 +7,7 @@ this path is tests/e2e/test_livekit_page.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.livekit_server import LiveKitServer
 from voicectl.asr.wer import word_error_rate
 from voicectl.audio.decode import decode_audio_file
 from voicectl.livekit_tokens import LiveKitCredentials
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.config import LiveKitSettings
 from voicectl.orchestrator.livekit_agent import DispatchError
 from voicectl.orchestrator.server import Orchestrator
@@ -64,8 +66,8 @@ async def test_the_agent_joins_each_room_a_user_opens_and_answers(
         async with user(livekit, room, output_sample_rate=24000) as talk:
             assert talk.session_id.startswith("lk-")
             await talk.send_text("hello there")
-            await talk.wait_for("reply.done", timeout=30)
-            texts = [e["text"] for e in talk.events if e["type"] == "reply.text"]
+            await talk.wait_for(ev.ReplyDone, timeout=30)
+            texts = [r.event.text for r in talk.received(ev.ReplyText)]
             assert "".join(texts).strip() == "You said: hello there."
             await asyncio.sleep(0.3)
             loud = sum(1 for _, sound in talk.heard if sound)
@@ -91,7 +93,7 @@ async def test_a_named_agent_gets_the_rooms_that_ask_for_it(
     for room in ("named-1", "named-2", "named-3", "named-4"):
         async with user(livekit, f"{room}?agent=named") as talk:
             await talk.send_text("who answers")
-            await talk.wait_for("reply.done", timeout=30)
+            await talk.wait_for(ev.ReplyDone, timeout=30)
             ids.append(talk.session_id)
     for _ in range(100):
         if not named.sessions:
@@ -110,39 +112,37 @@ async def test_a_spoken_question_is_transcribed(
     tail = np.zeros(RATE * 2, dtype=np.int16)
     async with user(livekit, "spoken", input_sample_rate=RATE, output_sample_rate=RATE) as talk:
         await stream_audio(np.concatenate([audio, tail]), RATE, talk.send_audio)
-        final = await talk.wait_for("transcript.final", timeout=30)
-    assert word_error_rate(CLAUSE_SAID, str(final["text"])) <= 0.15, final["text"]
+        final = await talk.wait_for(ev.TranscriptFinal, timeout=30)
+    assert word_error_rate(CLAUSE_SAID, final.event.text) <= 0.15, final.event.text
 
 
 async def test_barge_in_stops_the_reply_track(agent: Orchestrator, livekit: LiveKitServer) -> None:
     audio = decode_audio_file(CLAUSE, sample_rate=RATE)
     async with user(livekit, "barge", input_sample_rate=RATE, output_sample_rate=RATE) as talk:
         await talk.send_text(" ".join(["The lamp burned through every storm."] * 12))
-        await talk.wait_for("reply.started", timeout=30)
+        await talk.wait_for(ev.ReplyStarted, timeout=30)
         await asyncio.sleep(1.0)
         await stream_audio(audio, RATE, talk.send_audio)  # talk over the reply
-        clear = await talk.wait_for("clear", timeout=10)
-        await talk.wait_for("reply.stopped", timeout=10)
+        clear = await talk.wait_for(ev.Clear, timeout=10)
+        await talk.wait_for(ev.ReplyStopped, timeout=10)
         await asyncio.sleep(0.5)
     # The interruption is the next turn: its answer may start; until then, silence.
-    later = [
-        e["_at"] for e in talk.events if e["type"] == "reply.started" and e["_at"] > clear["_at"]
-    ]
+    later = [r.at for r in talk.received(ev.ReplyStarted) if r.at > clear.at]
     until = later[0] if later else float("inf")
-    loud_after = [at for at, sound in talk.heard if sound and clear["_at"] + 0.2 < at < until]
+    loud_after = [at for at, sound in talk.heard if sound and clear.at + 0.2 < at < until]
     assert not loud_after, "the reply kept playing after clear"
-    assert any(sound for at, sound in talk.heard if at < clear["_at"])
+    assert any(sound for at, sound in talk.heard if at < clear.at)
 
 
 async def test_bad_messages_get_an_error_naming_the_field(
     agent: Orchestrator, livekit: LiveKitServer
 ) -> None:
     async with user(livekit, "bad-input") as talk:
-        await talk.send_json({"type": "text", "text": 5})
-        error = await talk.wait_for("error", timeout=10)
-        assert "text" in error["message"]
+        await talk.send_raw(json.dumps({"type": "text", "text": 5}))
+        error = await talk.wait_for(ev.Error, timeout=10)
+        assert "text" in error.event.message
         await talk.send_text("still here")  # the session goes on
-        await talk.wait_for("reply.done", timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=30)
 
 
 async def test_a_wrong_secret_is_refused_at_start(
@@ -171,7 +171,7 @@ async def test_connection_details_join_a_room_the_agent_serves(
     async with LiveKitTalkClient(room) as talk:  # the token alone: no key or secret here
         assert talk.identity != details["participantName"] or talk.identity
         await talk.send_text("hi")
-        await talk.wait_for("reply.done", timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ async def test_a_bad_voice_in_the_metadata_is_named_and_the_default_speaks(
     room = f"bad-voice-{len(metadata)}"  # a new room: each test has an agent of its own
     token = credentials.user_token(room, "carol", metadata=metadata)
     async with LiveKitTalkClient(f"{room_url(livekit, room)}?token={token}") as talk:
-        error = await talk.wait_for("error", timeout=10)
-        assert (error["code"], says in error["message"]) == ("bad_field", True), error
+        error = (await talk.wait_for(ev.Error, timeout=10)).event
+        assert (error.code, says in error.message) == ("bad_field", True), error
         await talk.send_text("hi")
-        await talk.wait_for("reply.done", timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=30)

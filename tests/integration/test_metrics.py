@@ -9,6 +9,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import OrchestratorFactory, WorkerFactory
+from voicectl.orchestrator import events as ev
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.talk.client import TalkClient
 from voicectl.talk.user_audio import noise, stream_audio
@@ -60,12 +61,12 @@ async def test_orchestrator_metrics_after_a_reply_and_a_barge_in(
     assert orchestrator.metrics_server is not None
     async with TalkClient(orchestrator.address, input_sample_rate=RATE) as talk:
         await talk.send_text("one two three four five six seven eight nine ten eleven twelve")
-        await talk.wait_for("reply.started", timeout=30)
+        await talk.wait_for(ev.ReplyStarted, timeout=30)
         await asyncio.sleep(0.5)
         burst = np.concatenate([noise(100, level=0.3, sample_rate=RATE), np.zeros(RATE, np.int16)])
         await stream_audio(burst, RATE, talk.send_audio)
-        await talk.wait_for("reply.resumed", timeout=30)
-        await talk.wait_for("reply.done", timeout=60)
+        await talk.wait_for(ev.ReplyResumed, timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=60)
         samples = await scrape(orchestrator.metrics_server.url)
     barge_in_count = total(samples, "voicectl_orchestrator_barge_in_seconds_count")
     barge_in_sum = total(samples, "voicectl_orchestrator_barge_in_seconds_sum")

@@ -12,6 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.conftest import OrchestratorFactory, WorkerFactory
 from tests.e2e.test_cli import VOICECTL
+from voicectl.orchestrator import events as ev
 from voicectl.talk.client import HandshakeRefused, TalkClient
 
 TOKEN = "conversation-token-0123"
@@ -36,7 +37,7 @@ async def test_a_refused_handshake_opens_no_session(
     assert not orchestrator.sessions  # nothing was started for either
     async with TalkClient(orchestrator.address, token=TOKEN, output_sample_rate=16000) as talk:
         await talk.send_text("hello there")
-        await talk.wait_for("reply.done", timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=30)
     async with connect(
         f"{orchestrator.address}/?token={TOKEN}",
         origin="https://app.example",

@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import OrchestratorFactory, WorkerFactory
 from voicectl.audio.frames import frame_bytes
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.config import LLMSettings
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.talk.client import TalkClient
@@ -35,10 +36,10 @@ async def test_text_turn_echoes_back_as_audio(stack: tuple[Worker, Orchestrator]
     _, orchestrator = stack
     async with TalkClient(orchestrator.address, output_sample_rate=16000) as talk:
         await talk.send_text("hello there")
-        done = await talk.wait_for("reply.done", timeout=30)
-        reply = "".join(e["text"] for e in talk.events if e["type"] == "reply.text")
+        done = await talk.wait_for(ev.ReplyDone, timeout=30)
+        reply = "".join(r.event.text for r in talk.received(ev.ReplyText))
         assert reply.startswith("You said: hello there")
-        assert talk.count("reply.started") == 1
+        assert talk.count(ev.ReplyStarted) == 1
         assert done
         assert talk.audio_frames > 20
         assert {len(f) for f in talk.playback.queue} <= {frame_bytes(16000)}
@@ -48,9 +49,9 @@ async def test_conversation_history_and_second_turn(stack: tuple[Worker, Orchest
     _, orchestrator = stack
     async with TalkClient(orchestrator.address) as talk:
         await talk.send_text("first")
-        await talk.wait_for("reply.done", timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=30)
         await talk.send_text("second")
-        await talk.wait_for("reply.done", timeout=30, after=1)
+        await talk.wait_for(ev.ReplyDone, timeout=30, after=1)
         session = orchestrator.sessions[talk.session_id]
         roles = [m.role for m in session.conversation.messages()]
         assert roles[-4:] == ["user", "assistant", "user", "assistant"]
@@ -73,13 +74,15 @@ async def test_bad_messages_get_an_error_and_the_session_survives(
 ) -> None:
     _, orchestrator = stack
     async with TalkClient(orchestrator.address) as talk:
-        assert talk._connection is not None
-        await talk._connection.send(message)
-        error = await talk.wait_for("error", timeout=10)
-        assert error["code"] == code
-        assert error["message"]
+        if isinstance(message, str):
+            await talk.send_raw(message)
+        else:
+            await talk.send_audio(message)
+        error = await talk.wait_for(ev.Error, timeout=10)
+        assert error.event.code == code
+        assert error.event.message
         await talk.send_text("still there")
-        await talk.wait_for("reply.done", timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=30)
 
 
 async def test_binary_before_start_then_start(stack: tuple[Worker, Orchestrator]) -> None:
@@ -123,7 +126,7 @@ async def test_oversized_message_closes_only_that_connection(
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1009
         await other.send_text("unaffected")
-        await other.wait_for("reply.done", timeout=30)
+        await other.wait_for(ev.ReplyDone, timeout=30)
 
 
 async def test_client_disconnect_mid_reply_frees_the_worker_session(
@@ -134,7 +137,7 @@ async def test_client_disconnect_mid_reply_frees_the_worker_session(
     talk = TalkClient(orchestrator.address)
     await talk.connect()
     await talk.send_text("a long answer " * 20)
-    await talk.wait_for("reply.started", timeout=30)
+    await talk.wait_for(ev.ReplyStarted, timeout=30)
     assert len(worker.sessions) == 1
     await talk.close()
     await worker.sessions.empty.wait()
@@ -150,17 +153,17 @@ async def test_worker_unreachable_is_an_error_event_and_the_session_survives(
     orchestrator = await make_orchestrator("127.0.0.1:9")  # nothing listens on the discard port
     async with TalkClient(orchestrator.address) as talk:
         await talk.send_text("anyone?")
-        error = await talk.wait_for("error", timeout=30)
-        assert error["code"] == "reply_failed"
-        assert "UNAVAILABLE" in error["message"]
-        assert "127.0.0.1" not in error["message"]  # the worker's address stays in the log
-        error_id = re.search(r"error (e-[0-9a-f]{8})", error["message"])
-        assert error_id is not None, error["message"]
+        error = (await talk.wait_for(ev.Error, timeout=30)).event
+        assert error.code == "reply_failed"
+        assert "UNAVAILABLE" in error.message
+        assert "127.0.0.1" not in error.message  # the worker's address stays in the log
+        error_id = re.search(r"error (e-[0-9a-f]{8})", error.message)
+        assert error_id is not None, error.message
         logged = [r.getMessage() for r in caplog.records if error_id.group(1) in r.getMessage()]
         assert logged
         assert "tts worker 127.0.0.1:9" in logged[0]
         await talk.send_text("still here?")
-        await talk.wait_for("error", timeout=30, after=1)
+        await talk.wait_for(ev.Error, timeout=30, after=1)
         assert not talk.closed.is_set()
 
 
@@ -172,9 +175,9 @@ async def test_llm_endpoint_down_is_an_error_event(
     orchestrator = await make_orchestrator(worker.address, llm=llm)
     async with TalkClient(orchestrator.address) as talk:
         await talk.send_text("hello?")
-        error = await talk.wait_for("error", timeout=30)
-        assert error["message"].startswith("llm: the language model did not answer")
-        assert "127.0.0.1" not in error["message"]  # nor the LLM's URL
+        error = (await talk.wait_for(ev.Error, timeout=30)).event
+        assert error.message.startswith("llm: the language model did not answer")
+        assert "127.0.0.1" not in error.message  # nor the LLM's URL
         assert not talk.closed.is_set()
 
 
@@ -204,7 +207,7 @@ async def test_a_flooding_client_is_cut_off_and_the_others_are_served(
             assert flood.close_code == 1008
             assert flood.close_reason.startswith("too many bad messages")
         await canary.send_text("still there")
-        await canary.wait_for("reply.done", timeout=30)
+        await canary.wait_for(ev.ReplyDone, timeout=30)
     for _ in range(200):  # the flood's session ends once its connection has closed
         if not orchestrator.sessions:
             break

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from voicectl.audio.wav import read_wav, write_wav
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
@@ -80,24 +81,24 @@ async def test_echo_cancellation_stops_the_agent_interrupting_itself(
                           output_sample_rate=RATE) as talk:  # fmt: skip
         live = Live(talk, device, EchoCanceller(RATE))
         await talk.send_text(PROMPT)
-        await talk.wait_for("reply.started", timeout=30)
+        await talk.wait_for(ev.ReplyStarted, timeout=30)
         speaker = talk.playback
         assert isinstance(speaker, SpeakerQueue)
         for _ in range(1000):  # until three seconds of the agent's voice leaked into the mic
             if speaker.frames_played >= 150:
                 break
             await asyncio.sleep(0.02)
-        assert talk.count("reply.paused") == 0, "the agent's own echo barged in"
+        assert talk.count(ev.ReplyPaused) == 0, "the agent's own echo barged in"
         assert rms(device.speaker) > 300, "the agent was speaking"
         assert rms(device.microphone) > 0.3 * rms(device.speaker), "the mic heard it"
 
         # The canceller must not deafen the session: the user can still barge in.
-        finals = talk.count("transcript.final")  # the typed prompt is one
+        finals = talk.count(ev.TranscriptFinal)  # the typed prompt is one
         device.inject(speak("Stop, wait a moment please.", sample_rate=RATE))
-        await talk.wait_for("reply.paused", timeout=5)
-        final = await talk.wait_for("transcript.final", timeout=20, after=finals)
+        await talk.wait_for(ev.ReplyPaused, timeout=5)
+        final = await talk.wait_for(ev.TranscriptFinal, timeout=20, after=finals)
         stats = await live.finish()
-    assert "wait" in final["text"].lower()
+    assert "wait" in final.event.text.lower()
     assert stats.mic_frames > 150
     assert stats.speaker_frames >= 150
 
@@ -110,11 +111,11 @@ async def test_without_echo_cancellation_the_same_echo_barges_in(
                           output_sample_rate=RATE) as talk:  # fmt: skip
         live = Live(talk, device, None)
         await talk.send_text(PROMPT)
-        started = await talk.wait_for("reply.started", timeout=30)
-        paused = await talk.wait_for("reply.paused", timeout=3)
-        await talk.wait_for("clear", timeout=1)
+        started = await talk.wait_for(ev.ReplyStarted, timeout=30)
+        paused = await talk.wait_for(ev.ReplyPaused, timeout=3)
+        await talk.wait_for(ev.Clear, timeout=1)
         await live.finish()
-    assert paused["_at"] - started["_at"] < 3.0
+    assert paused.at - started.at < 3.0
     # Nobody spoke: the microphone held only the echo of the agent's voice.
     assert rms(device.microphone) > 100
 

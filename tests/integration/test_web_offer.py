@@ -15,6 +15,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
 from tests.conftest import OrchestratorFactory
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.quotas import ClientLimits
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.talk.client import HandshakeRefused
@@ -238,7 +239,7 @@ async def test_the_python_client_talks_like_the_page(web: Factory) -> None:
     async with RtcTalkClient(base(orchestrator), token=TOKEN, output_sample_rate=16000) as talk:
         assert talk.session_id.startswith("rtc-")
         await talk.send_text("Hello from Python.")
-        await talk.wait_for("reply.done", timeout=20)
+        await talk.wait_for(ev.ReplyDone, timeout=20)
         await asyncio.sleep(0.3)  # the reply's last frames are still on the way
         assert talk.audio_frames >= 10
         assert all(len(frame) == 640 for frame in talk.playback.reply)  # 20 ms at 16 kHz

@@ -28,6 +28,7 @@ from tests.integration.faulty_workers import (
     serving,
     words,
 )
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.tts import DirectTTS
 from voicectl.rpc.frame_watch import FrameTimeouts
 from voicectl.talk.client import TalkClient
@@ -39,10 +40,10 @@ async def two_failed_turns(address: str, make_orchestrator: OrchestratorFactory)
     async with TalkClient(orchestrator.address, output_sample_rate=RATE) as talk:
         for turn in range(2):
             await talk.send_text(f"turn {turn}")
-            error = await talk.wait_for("error", timeout=HUNG, after=turn)
-            assert error["code"] == "reply_failed"
-            assert "tts: the voice worker failed (DEADLINE_EXCEEDED)" in str(error["message"])
-        assert talk.count("reply.done") == 0
+            error = await talk.wait_for(ev.Error, timeout=HUNG, after=turn)
+            assert error.event.code == "reply_failed"
+            assert "tts: the voice worker failed (DEADLINE_EXCEEDED)" in error.event.message
+        assert talk.count(ev.ReplyDone) == 0
         assert talk.audio_frames == 0
 
 
@@ -77,9 +78,9 @@ async def test_a_late_and_slower_than_real_time_worker_is_heard_in_full(
         orchestrator = await make_orchestrator(slow, tts_timeouts=timeouts, model_id=MODEL)
         async with TalkClient(orchestrator.address, output_sample_rate=RATE) as talk:
             await talk.send_text("hello there")
-            await talk.wait_for("reply.done", timeout=HUNG)
+            await talk.wait_for(ev.ReplyDone, timeout=HUNG)
             heard = b"".join(talk.playback.replies[0])
-    assert talk.count("error") == 0
+    assert talk.count(ev.Error) == 0
     assert heard == await reference(worker.address, reply_text(talk))
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import OrchestratorFactory, WorkerFactory
 from tests.e2e.test_cli import ENV, VOICECTL
+from voicectl.orchestrator import events as ev
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.rpc.tls import ClientTLS, TLSConfigError, aio_channel
 from voicectl.talk.client import TalkClient
@@ -132,7 +133,7 @@ async def test_the_orchestrator_and_the_cli_dial_a_tls_worker_from_the_environme
     orchestrator = await make_orchestrator(worker.address)
     async with TalkClient(orchestrator.address, output_sample_rate=16000) as talk:
         await talk.send_text("hello there")
-        await talk.wait_for("reply.done", timeout=30)
+        await talk.wait_for(ev.ReplyDone, timeout=30)
     assert talk.audio_frames > 0, "the reply's audio came through the TLS worker"
 
     async def health(env: dict[str, str]) -> int:

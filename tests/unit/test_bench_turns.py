@@ -19,6 +19,7 @@ from voicectl.bench.recordings import (
     transcript_from_readme,
 )
 from voicectl.bench.turns import LATENCIES, TurnsReport, judge
+from voicectl.orchestrator import events as ev
 from voicectl.talk.transcripts import turn_open
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
@@ -28,18 +29,13 @@ JFK_TEXT = (
 )
 
 
-def event(kind: str, text: str) -> dict[str, object]:
-    return {"type": kind, "text": text, "_at": 0.0}
-
-
 def test_a_split_sentence_is_two_turns_and_still_scored_whole() -> None:
     events = [
-        event("transcript.partial", "And so my fellow"),
-        event("transcript.final", "And so, my fellow Americans, ask not"),
-        event("transcript.final", ""),  # nothing recognised: not a turn
-        event(
-            "transcript.final",
-            "what your country can do for you, ask what you can do for your country.",
+        ev.TranscriptPartial("And so my fellow"),
+        ev.TranscriptFinal("And so, my fellow Americans, ask not"),
+        ev.TranscriptFinal(""),  # nothing recognised: not a turn
+        ev.TranscriptFinal(
+            "what your country can do for you, ask what you can do for your country."
         ),
     ]
     result = judge(events, reference=JFK_TEXT, input_name="jfk.flac", run=2)
@@ -52,7 +48,7 @@ def test_a_split_sentence_is_two_turns_and_still_scored_whole() -> None:
 
 def test_loops_count_in_partials_and_finals() -> None:
     loop = "ask not to ask not to ask not to ask not to"
-    events = [event("transcript.partial", loop), event("transcript.final", "ask not")]
+    events = [ev.TranscriptPartial(loop), ev.TranscriptFinal("ask not")]
     result = judge(events, reference=None)
     assert result.wer is None
     assert result.loops == 1
@@ -108,10 +104,10 @@ def test_report_fields_match_the_documented_table() -> None:
     speech = UserSpeech(name="a.flac", audio=np.zeros(32000, np.int16), first_frame=5,
                         last_frame=60)  # fmt: skip
     recording = Recording(path=Path("a.flac"), speech=speech, reference="hello there")
-    one = judge([event("transcript.final", "hello there")], reference="hello there",
+    one = judge([ev.TranscriptFinal("hello there")], reference="hello there",
                 input_name="a.flac", run=1,
                 latencies_ms={name: 100.0 for name in LATENCIES})  # fmt: skip
-    two = judge([event("transcript.final", "hello"), event("transcript.final", "where")],
+    two = judge([ev.TranscriptFinal("hello"), ev.TranscriptFinal("where")],
                 reference="hello there", input_name="a.flac", run=2)  # fmt: skip
     report = TurnsReport(runs=2, recordings=[recording], results=[one, two]).to_dict()
     assert set(report) == documented_fields("turns")
@@ -132,8 +128,8 @@ def test_report_fields_match_the_documented_table() -> None:
 
 
 def test_a_turn_carried_on_counts_once_with_its_whole_text() -> None:
-    carried_on = {**event("transcript.final", "hello there"), "continues": True}
-    result = judge([event("transcript.final", "hello"), carried_on],
+    carried_on = ev.TranscriptFinal("hello there", continues=True)
+    result = judge([ev.TranscriptFinal("hello"), carried_on],
                    reference="hello there", input_name="a.flac", run=1)  # fmt: skip
     assert result.transcripts == ["hello there"]
     assert result.turns == 1
@@ -149,8 +145,8 @@ def test_barge_in_speech_starts_at_its_onset() -> None:
 
 
 def test_a_turn_is_open_while_a_partial_has_no_final_after_it() -> None:
-    partial = event("transcript.partial", "And so")
-    final = event("transcript.final", "And so my fellow Americans.")
+    partial = ev.TranscriptPartial("And so")
+    final = ev.TranscriptFinal("And so my fellow Americans.")
     assert turn_open([final, partial])
     assert not turn_open([partial, final])
     assert not turn_open([])

@@ -25,6 +25,7 @@ from voicectl.bench.fal import machine_info
 from voicectl.bench.page_trace import quiet_from
 from voicectl.bench.stats import Summary
 from voicectl.livekit_tokens import LiveKitCredentials
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
@@ -219,19 +220,19 @@ async def run_bargein(
             async with bench.client() as talk:
                 ticker = asyncio.create_task(_ticker(talk))
                 await talk.send_text(REPLY_PROMPT)
-                await talk.wait_for("reply.started", timeout=60)
+                await talk.wait_for(ev.ReplyStarted, timeout=60)
                 await asyncio.sleep(0.5 + rng.random() * 0.5)
                 sent_at: dict[int, float] = {}
                 await stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))
                 if is_noise:
                     report.noise_bursts += 1
                     await asyncio.sleep(0.6)
-                    report.false_pauses += talk.count("reply.paused")
-                    report.false_stops += talk.count("reply.stopped")
-                    report.resumed += talk.count("reply.resumed")
+                    report.false_pauses += talk.count(ev.ReplyPaused)
+                    report.false_stops += talk.count(ev.ReplyStopped)
+                    report.resumed += talk.count(ev.ReplyResumed)
                 else:
-                    clear = await talk.wait_for("clear", timeout=10)
-                    stopped_at = clear["_at"]
+                    clear = await talk.wait_for(ev.Clear, timeout=10)
+                    stopped_at = clear.at
                     heard = getattr(talk, "heard", None)
                     if heard is not None:  # WebRTC: when the listener stopped hearing it
                         await asyncio.sleep(0.5)
@@ -283,7 +284,7 @@ async def run_jitter(config: ConversationBenchConfig, *, sessions: int) -> Jitte
         async def one() -> str:
             async with bench.client() as talk:
                 await talk.send_text(REPLY_PROMPT)
-                await talk.wait_for("reply.done", timeout=120)
+                await talk.wait_for(ev.ReplyDone, timeout=120)
                 return talk.session_id
 
         for session_id in await asyncio.gather(*(one() for _ in range(sessions))):

@@ -19,6 +19,7 @@ from voicectl.bench.conversation import RATE, ConversationBenchConfig, finished_
 from voicectl.bench.fal import machine_info
 from voicectl.bench.spoken import time_spoken_turns
 from voicectl.bench.stats import Summary
+from voicectl.orchestrator import events as ev
 from voicectl.talk.client import TalkClient
 
 TURN = "Give me a short answer about the weather tomorrow morning."
@@ -86,12 +87,12 @@ async def run_load(
                         await asyncio.sleep(rng.uniform(*THINK_S))
                     sent = time.perf_counter()
                     await talk.send_text(TURN)
-                    started = await talk.wait_for("reply.started", timeout=120, after=turn)
-                    report.first_audio_ms.append((started["_at"] - sent) * 1000)
-                    await talk.wait_for("reply.done", timeout=120, after=turn)
+                    started = await talk.wait_for(ev.ReplyStarted, timeout=120, after=turn)
+                    report.first_audio_ms.append((started.at - sent) * 1000)
+                    await talk.wait_for(ev.ReplyDone, timeout=120, after=turn)
                     turn += 1
                     report.turns += 1
-                report.errors += talk.count("error")
+                report.errors += talk.count(ev.Error)
                 return talk.session_id
 
         async def ticker() -> None:

@@ -29,6 +29,7 @@ from voicectl.bench.load import THINK_S, TURN
 from voicectl.bench.soak_stack import Service, gauges, model_id_of, refcounts, rss_bytes, stack
 from voicectl.bench.soak_stats import MIB, Growth, RssSample, growth, verdict
 from voicectl.bench.spoken import QUESTION, TAIL_S
+from voicectl.orchestrator import events as ev
 from voicectl.talk.client import HandshakeRefused, TalkClient
 from voicectl.talk.transcripts import turn_open
 from voicectl.talk.user_audio import stream_audio
@@ -105,7 +106,7 @@ class Tick:
 
 
 def _ended(talk: TalkClient) -> int:
-    return talk.count("reply.done") + talk.count("reply.stopped")
+    return talk.count(ev.ReplyDone) + talk.count(ev.ReplyStopped)
 
 
 async def _settle(talk: TalkClient, ended_before: int, errors_before: int) -> None:
@@ -114,15 +115,15 @@ async def _settle(talk: TalkClient, ended_before: int, errors_before: int) -> No
     try:
         async with asyncio.timeout(TURN_TIMEOUT_S):
             while True:
-                if talk.count("error") > errors_before:
-                    error = [e for e in talk.events if e.get("type") == "error"][-1]
-                    raise TurnFailed(f"error {error.get('code')}: {error.get('message')}")
+                if talk.count(ev.Error) > errors_before:
+                    error = talk.received(ev.Error)[-1].event
+                    raise TurnFailed(f"error {error.code}: {error.message}")
                 if talk.closed.is_set():
                     raise TurnFailed("the orchestrator closed the session mid-turn")
                 ended = _ended(talk)
-                quiet = time.perf_counter() - talk.events[-1]["_at"] >= QUIET_S
-                if (ended > ended_before and talk.count("reply.started") <= ended and quiet
-                        and not turn_open(talk.events)):  # fmt: skip
+                quiet = time.perf_counter() - talk.events[-1].at >= QUIET_S
+                if (ended > ended_before and talk.count(ev.ReplyStarted) <= ended and quiet
+                        and not turn_open(talk.server_events())):  # fmt: skip
                     return
                 await asyncio.sleep(0.05)
     except TimeoutError:
@@ -131,7 +132,7 @@ async def _settle(talk: TalkClient, ended_before: int, errors_before: int) -> No
 
 async def _turn(talk: TalkClient, speech: Int16Audio | None) -> None:
     """One typed turn (``speech`` None) or spoken turn, until its reply has played."""
-    ended, errors = _ended(talk), talk.count("error")
+    ended, errors = _ended(talk), talk.count(ev.Error)
     if speech is None:
         await talk.send_text(TURN)
     else:

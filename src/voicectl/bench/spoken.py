@@ -28,9 +28,10 @@ from voicectl.bench.conversation import (
 from voicectl.bench.fal import machine_info
 from voicectl.bench.page_trace import first_sound
 from voicectl.bench.stats import Summary
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.server import Orchestrator
 from voicectl.orchestrator.session import Session
-from voicectl.talk.client import Event
+from voicectl.talk.client import Received
 from voicectl.talk.clients import Client
 from voicectl.talk.transcripts import turn_open
 from voicectl.talk.user_audio import stream_audio
@@ -72,16 +73,17 @@ class SpokenTurn:
     spoke_at: float  # perf_counter when the last speech frame was sent
     after_speech_ms: dict[str, float]  # a kind is absent when no such event came after it
     transcript: str  # the first final transcript after the end of speech ("" if none)
-    events: list[Event]  # a final carries "_asr_ms": the server's VAD end -> final (embedded)
+    events: list[Received[ev.ServerEvent]]
     session: Session | None
+    # A final's server VAD end -> final transcript (embedded; none for an empty final).
+    asr_ms: dict[Received[ev.ServerEvent], float] = field(default_factory=dict)
 
     @property
     def server_final_ms(self) -> float | None:
         """The server's VAD end -> final transcript for the turn that ended the speech."""
-        for event in self.events:
-            if event.get("type") == "transcript.final" and event["_at"] > self.spoke_at:
-                value = event.get("_asr_ms")
-                return None if value is None else float(value)
+        for received in self.events:
+            if isinstance(received.event, ev.TranscriptFinal) and received.at > self.spoke_at:
+                return self.asr_ms.get(received)
         return None
 
 
@@ -96,19 +98,21 @@ def _asr_totals(orchestrator: Orchestrator) -> tuple[float, float]:
     return totals["count"], totals["sum"]
 
 
-def _asr_recorder(orchestrator: Orchestrator | None) -> Callable[[Event], None]:
-    """Tag each final transcript with the histogram's new observation, that turn's ASR
-    latency: the session observes it just before it sends the event, in the same step
-    (none for an empty transcript)."""
+def _asr_recorder(
+    orchestrator: Orchestrator | None, asr_ms: dict[Received[ev.ServerEvent], float]
+) -> Callable[[Received[ev.ServerEvent]], None]:
+    """Note in ``asr_ms`` each final transcript's ASR latency, the histogram's new
+    observation: the session observes it just before it sends the event, in the same
+    step (none for an empty transcript). Received events are frozen, hence the dict."""
     last = _asr_totals(orchestrator) if orchestrator is not None else (0.0, 0.0)
 
-    def record(event: Event) -> None:
+    def record(received: Received[ev.ServerEvent]) -> None:
         nonlocal last
-        if orchestrator is None or event.get("type") != "transcript.final":
+        if orchestrator is None or not isinstance(received.event, ev.TranscriptFinal):
             return
         now = _asr_totals(orchestrator)
         if now[0] > last[0]:
-            event["_asr_ms"] = (now[1] - last[1]) / (now[0] - last[0]) * 1000
+            asr_ms[received] = (now[1] - last[1]) / (now[0] - last[0]) * 1000
         last = now
 
     return record
@@ -117,14 +121,16 @@ def _asr_recorder(orchestrator: Orchestrator | None) -> Callable[[Event], None]:
 def _settled(talk: Client) -> bool:
     """Every reply has ended, the last non-empty final got its reply, and all is quiet."""
     events = talk.events
-    if not events or time.perf_counter() - events[-1]["_at"] < IDLE_S or turn_open(events):
+    if not events or time.perf_counter() - events[-1].at < IDLE_S:
         return False
-    ended = talk.count("reply.done") + talk.count("reply.stopped") + talk.count("error")
-    finals = [e for e in events if e.get("type") == "transcript.final" and e.get("text")]
+    if turn_open(talk.server_events()):
+        return False
+    ended = talk.count(ev.ReplyDone) + talk.count(ev.ReplyStopped) + talk.count(ev.Error)
+    finals = [r for r in talk.received(ev.TranscriptFinal) if r.event.text]
     answered = not finals or any(
-        e.get("type") in ("reply.started", "error") and e["_at"] > finals[-1]["_at"] for e in events
+        isinstance(r.event, ev.ReplyStarted | ev.Error) and r.at > finals[-1].at for r in events
     )
-    return talk.count("reply.started") <= ended and answered
+    return talk.count(ev.ReplyStarted) <= ended and answered
 
 
 async def speak_turn(
@@ -136,7 +142,8 @@ async def speak_turn(
     if timeout is None:
         timeout = 60.0 + 2 * speech.audio.size / RATE
     async with bench.client() as talk:
-        talk.on_event = _asr_recorder(bench.orchestrator)
+        asr_ms: dict[Received[ev.ServerEvent], float] = {}
+        talk.on_event = _asr_recorder(bench.orchestrator, asr_ms)
         sent_at: dict[int, float] = {}
         await stream_audio(audio, RATE, talk.send_audio, on_frame=frame_recorder(sent_at))
         spoke_at = sent_at[speech.last_frame]
@@ -152,18 +159,18 @@ async def speak_turn(
         heard = list(getattr(talk, "heard", ()))  # WebRTC: what the listener heard, when
     after: dict[str, float] = {}
     transcript = ""
-    for event in events:
-        kind = str(event.get("type"))
-        late = event["_at"] > spoke_at
-        if kind in ("transcript.final", "reply.started") and late and kind not in after:
-            after[kind] = (event["_at"] - spoke_at) * 1000
-            if kind == "transcript.final":
-                transcript = str(event.get("text", ""))
+    for received in events:
+        event, kind = received.event, received.type
+        late = received.at > spoke_at
+        if isinstance(event, ev.TranscriptFinal | ev.ReplyStarted) and late and kind not in after:
+            after[kind] = (received.at - spoke_at) * 1000
+            if isinstance(event, ev.TranscriptFinal):
+                transcript = event.text
     audible = first_sound(heard, spoke_at)
     if audible is not None:
         after["audible"] = (audible - spoke_at) * 1000
     return SpokenTurn(speech=speech.name, spoke_at=spoke_at, after_speech_ms=after,
-                      transcript=transcript, events=events,
+                      transcript=transcript, events=events, asr_ms=asr_ms,
                       session=await finished_session(bench, session_id))  # fmt: skip
 
 

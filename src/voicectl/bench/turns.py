@@ -21,7 +21,7 @@ from voicectl.bench.fal import machine_info
 from voicectl.bench.recordings import Recording
 from voicectl.bench.spoken import SpokenTurn, time_spoken_turns
 from voicectl.bench.stats import Summary
-from voicectl.talk.client import Event
+from voicectl.orchestrator import events as ev
 from voicectl.talk.transcripts import continuations, user_turns
 
 LATENCIES = (
@@ -66,14 +66,13 @@ class TurnsResult:
 
 
 def judge(
-    events: Sequence[Event], *, reference: str | None, input_name: str = "", run: int = 0,
+    events: Sequence[ev.ServerEvent], *, reference: str | None, input_name: str = "", run: int = 0,
     latencies_ms: dict[str, float | None] | None = None,
 ) -> TurnsResult:  # fmt: skip
     """Turns, WER and loops from the events of one run (pure)."""
-    finals = [str(e.get("text", "")) for e in events if e.get("type") == "transcript.final"]
+    finals = [e.text for e in events if isinstance(e, ev.TranscriptFinal)]
     transcripts = user_turns(events)
-    heard = finals + [str(e.get("text", "")) for e in events
-                      if e.get("type") == "transcript.partial"]  # fmt: skip
+    heard = finals + [e.text for e in events if isinstance(e, ev.TranscriptPartial)]
     looping = [text for text in heard if is_loop(text)]
     wer = None
     if reference is not None:
@@ -158,7 +157,7 @@ async def run_turns(
         recording = recordings[index % len(recordings)]
         report.results.append(
             judge(
-                turn.events,
+                [r.event for r in turn.events],
                 reference=recording.reference,
                 input_name=recording.path.name,
                 run=index // len(recordings) + 1,

@@ -35,9 +35,10 @@ from voicectl.cli.common import (
     start_logging,
 )
 from voicectl.livekit_tokens import LiveKitConfigError
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.talk.aec import EchoCanceller, MissingAudioExtra
-from voicectl.talk.client import Event, HandshakeRefused
+from voicectl.talk.client import HandshakeRefused, Received
 from voicectl.talk.clients import talk_client
 from voicectl.talk.devices import (
     DeviceError,
@@ -69,17 +70,17 @@ Example: voicectl talk --url livekit://127.0.0.1:7880/demo --text "hello there"
 FILE_MODES = '--input FILE (WAV, FLAC, MP3...), --scenario FILE.yaml, --say "TEXT" or --text "TEXT"'
 
 
-def _printer(event: Event) -> None:
-    kind = event.get("type")
-    if kind == "transcript.partial":
-        err_console.print(f"[dim]  … {event['text']}[/]")
-    elif kind == "transcript.final" and event.get("text"):
-        carried_on = " (carried on)" if event.get("continues") else ""
-        console.print(f"[bold cyan]you{carried_on}:[/] {escape(str(event['text']))}")
-    elif kind in ("reply.paused", "reply.resumed", "reply.stopped"):
-        console.print(f"[yellow]\\[barge-in] {kind.removeprefix('reply.')}[/]")
-    elif kind == "error":
-        console.print(f"[red]error ({event.get('code')}):[/] {event.get('message')}")
+def _printer(received: Received[ev.ServerEvent]) -> None:
+    event = received.event
+    if isinstance(event, ev.TranscriptPartial):
+        err_console.print(f"[dim]  … {event.text}[/]")
+    elif isinstance(event, ev.TranscriptFinal) and event.text:
+        carried_on = " (carried on)" if event.continues else ""
+        console.print(f"[bold cyan]you{carried_on}:[/] {escape(event.text)}")
+    elif isinstance(event, ev.ReplyPaused | ev.ReplyResumed | ev.ReplyStopped):
+        console.print(f"[yellow]\\[barge-in] {event.type.removeprefix('reply.')}[/]")
+    elif isinstance(event, ev.Error):
+        console.print(f"[red]error ({event.code}):[/] {event.message}")
 
 
 class _LivePrinter:
@@ -91,15 +92,15 @@ class _LivePrinter:
         self.replies: list[str] = []
         self._reply: list[str] = []
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, received: Received[ev.ServerEvent]) -> None:
         if not self.quiet:
-            _printer(event)
-        kind = event.get("type")
-        if kind == "transcript.final":
+            _printer(received)
+        event = received.event
+        if isinstance(event, ev.TranscriptFinal):
             add_final(self.transcripts, event)
-        elif kind == "reply.text":
-            self._reply.append(str(event["text"]))
-        elif kind in ("reply.done", "reply.stopped") and self._reply:
+        elif isinstance(event, ev.ReplyText):
+            self._reply.append(event.text)
+        elif isinstance(event, ev.ReplyDone | ev.ReplyStopped) and self._reply:
             self.replies.append("".join(self._reply))
             if not self.quiet:
                 console.print(f"[bold green]agent:[/] {escape(self.replies[-1])}")

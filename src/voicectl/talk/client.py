@@ -8,23 +8,46 @@ exactly what a person would have heard, and benches can time playback stops.
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypedDict, Unpack
+from typing import Generic, Self, TypedDict, TypeVar, Unpack, cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from voicectl.audio.frames import frame_bytes
 from voicectl.livekit_tokens import LiveKitCredentials
+from voicectl.orchestrator import events as ev
 from voicectl.tokens import ORCHESTRATOR_TOKEN_ENV
 
-Event = dict[str, Any]
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=ev.ServerEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class Received(Generic[E]):
+    """One server event as this client got it: ``at`` (``time.perf_counter()`` on
+    arrival) and how many reply audio frames had arrived before it."""
+
+    event: E
+    at: float
+    audio_before: int
+
+    @property
+    def type(self) -> str:
+        """The event's wire ``type`` (``"reply.started"``...), for tallies and logs."""
+        return self.event.type
+
+
+def of_kind(received: list[Received[ev.ServerEvent]], kind: type[E]) -> list[Received[E]]:
+    """The events of one class, in arrival order, typed as that class."""
+    return cast(list[Received[E]], [r for r in received if isinstance(r.event, kind)])
 
 
 @dataclass
@@ -125,8 +148,8 @@ class ConversationClient:
         self.session_id = ""
         self.audio_frames = 0
         self.playback = PlaybackBuffer(self.output_sample_rate)
-        self.events: list[Event] = []
-        self.on_event: Callable[[Event], None] | None = None
+        self.events: list[Received[ev.ServerEvent]] = []
+        self.on_event: Callable[[Received[ev.ServerEvent]], None] | None = None
         self._changed = asyncio.Event()
         self.closed = asyncio.Event()
 
@@ -146,27 +169,64 @@ class ConversationClient:
     ) -> None:  # fmt: skip
         await self.close()
 
-    def record(self, event: Event, *, audio_before: int) -> None:
-        """Keep ``event`` with its arrival time (``_at``) and the audio frames before it."""
-        event["_at"] = time.perf_counter()
-        event["_audio_before"] = audio_before
-        self.events.append(event)
+    async def send_text(self, text: str) -> None:
+        await self.send_event(ev.Text(text))
+
+    async def send_event(self, event: ev.ClientEvent) -> None:
+        await self.send_raw(ev.to_json(event))
+
+    async def send_raw(self, message: str) -> None:
+        """Send one text message as it is, valid or not (error tests, fuzzing)."""
+        raise NotImplementedError
+
+    def receive_event(self, raw: str | bytes) -> ev.ServerEvent | None:
+        """Parse one text message from the server and keep it; None (logged) for one
+        this client does not know: a newer server's event must not end the session."""
+        try:
+            event = ev.parse_server_event(raw if isinstance(raw, str) else raw.decode())
+        except (ev.EventError, UnicodeDecodeError) as exc:
+            log.warning("ignored a server message: %s", exc)
+            return None
+        self.on_server_event(event)
+        self.record(event)
+        return event
+
+    def on_server_event(self, event: ev.ServerEvent) -> None:
+        """What the virtual speaker does with ``event`` before it is recorded."""
+        if isinstance(event, ev.Clear):
+            self.playback.clear(event.played_frames)
+        elif isinstance(event, ev.ReplyStarted):
+            self.playback.start_reply()
+
+    def record(self, event: ev.ServerEvent) -> None:
+        """Keep ``event`` stamped with its arrival and the audio frames before it."""
+        received = Received(event, time.perf_counter(), self.audio_frames)
+        self.events.append(received)
         if self.on_event is not None:
-            self.on_event(event)
+            self.on_event(received)
         self._changed.set()
 
-    def count(self, kind: str) -> int:
-        return sum(1 for e in self.events if e.get("type") == kind)
+    def received(self, kind: type[E]) -> list[Received[E]]:
+        """Every event of ``kind`` so far, in arrival order."""
+        return of_kind(self.events, kind)
 
-    async def wait_for(self, kind: str, *, timeout: float, after: int = 0) -> Event:
+    def server_events(self) -> list[ev.ServerEvent]:
+        """The events so far without their stamps (what talk/transcripts.py reads)."""
+        return [r.event for r in self.events]
+
+    def count(self, kind: type[ev.ServerEvent]) -> int:
+        return sum(1 for r in self.events if isinstance(r.event, kind))
+
+    async def wait_for(self, kind: type[E], *, timeout: float, after: int = 0) -> Received[E]:
         """Wait for the ``after``-th (0-based) event of ``kind``."""
         async with asyncio.timeout(timeout):
             while True:
-                matches = [e for e in self.events if e.get("type") == kind]
+                matches = self.received(kind)
                 if len(matches) > after:
                     return matches[after]
                 if self.closed.is_set():
-                    raise ConnectionError(f"connection closed before {kind!r} arrived")
+                    name = kind.__name__
+                    raise ConnectionError(f"connection closed before {name} arrived")
                 self._changed.clear()
                 await self._changed.wait()
 
@@ -195,17 +255,16 @@ class TalkClient(ConversationClient):
                 f"{self.url} accepted the connection but did not answer the WebSocket "
                 f"handshake within {self.open_timeout:g} s"
             ) from None
-        start = {
-            "type": "start",
-            "input_sample_rate": self.input_sample_rate,
-            "output_sample_rate": self.output_sample_rate,
-            "model_id": self.model_id,
-            "voice": self.voice,
-        }
-        await self._connection.send(json.dumps(start))
+        start = ev.Start(
+            input_sample_rate=self.input_sample_rate,
+            output_sample_rate=self.output_sample_rate,
+            model_id=self.model_id,
+            voice=self.voice,
+        )
+        await self._connection.send(ev.to_json(start))
         self._reader = asyncio.create_task(self._read())
-        started = await self.wait_for("started", timeout=30)
-        self.session_id = str(started["session_id"])
+        started = await self.wait_for(ev.Started, timeout=30)
+        self.session_id = started.event.session_id
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -217,12 +276,9 @@ class TalkClient(ConversationClient):
         assert self._connection is not None
         await self._connection.send(pcm)
 
-    async def send_text(self, text: str) -> None:
-        await self.send_json({"type": "text", "text": text})
-
-    async def send_json(self, message: dict[str, object]) -> None:
+    async def send_raw(self, message: str) -> None:
         assert self._connection is not None
-        await self._connection.send(json.dumps(message))
+        await self._connection.send(message)
 
     async def _read(self) -> None:
         assert self._connection is not None
@@ -233,12 +289,7 @@ class TalkClient(ConversationClient):
                     self.playback.receive(message)
                     self._changed.set()
                     continue
-                event = json.loads(message)
-                if event.get("type") == "clear":
-                    self.playback.clear(event.get("played_frames"))
-                elif event.get("type") == "reply.started":
-                    self.playback.start_reply()
-                self.record(event, audio_before=self.audio_frames)
+                self.receive_event(message)
         except ConnectionClosed:
             pass
         finally:

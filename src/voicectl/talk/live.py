@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from websockets.exceptions import ConnectionClosed
 
+from voicectl.orchestrator import events as ev
 from voicectl.talk.aec import EchoCanceller
-from voicectl.talk.client import Event, PlaybackBuffer
+from voicectl.talk.client import PlaybackBuffer, Received
 from voicectl.talk.clients import Client
 from voicectl.talk.devices import DuplexDevice
 
@@ -69,7 +70,7 @@ async def run_live(
     *,
     aec: EchoCanceller | None,
     stop: asyncio.Event,
-    on_event: Callable[[Event], None] | None = None,
+    on_event: Callable[[Received[ev.ServerEvent]], None] | None = None,
 ) -> LiveStats:
     """Talk through ``device`` until ``stop`` is set or the orchestrator closes the session."""
     rate = device.sample_rate

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from livekit import rtc
 
 from voicectl.livekit_tokens import LiveKitCredentials, check_name, server_url
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.transports.livekit import EVENTS_TOPIC, FRAME_MS
 from voicectl.talk.client import ClientOptions
 from voicectl.talk.track_client import TrackClient
@@ -98,8 +99,8 @@ class LiveKitTalkClient(TrackClient):
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)
         # The server dispatches the agent when the room opens; it then joins and starts.
-        started = await self.wait_for("started", timeout=self.open_timeout + 30)
-        self.session_id = str(started["session_id"])
+        started = await self.wait_for(ev.Started, timeout=self.open_timeout + 30)
+        self.session_id = started.event.session_id
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -115,16 +116,13 @@ class LiveKitTalkClient(TrackClient):
         frame = rtc.AudioFrame(pcm, self.input_sample_rate, 1, self._samples)
         await self._mic.capture_frame(frame)
 
-    async def send_text(self, text: str) -> None:
-        await self.send_json({"type": "text", "text": text})
-
-    async def send_json(self, message: dict[str, object]) -> None:
+    async def send_raw(self, message: str) -> None:
         """To the agent (to the room while the agent is not known yet: it is the only
         one listening on this topic)."""
         if not self.room.isconnected():
             raise ConnectionError(f"not in room {self.room_name}")
         await self.room.local_participant.publish_data(
-            json.dumps(message), reliable=True, topic=EVENTS_TOPIC,
+            message, reliable=True, topic=EVENTS_TOPIC,
             destination_identities=[self._agent] if self._agent else [],
         )  # fmt: skip
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any, Unpack
 
 import av
@@ -22,6 +21,7 @@ import soxr
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.transports.webrtc import (
     EVENTS_CHANNEL,
     FRAME_S,
@@ -96,8 +96,8 @@ class RtcTalkClient(TrackClient):
             raise HandshakeRefused(response.status_code, _reason(response))
         answer = response.json()
         await self._pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
-        started = await self.wait_for("started", timeout=self.open_timeout + 20)
-        self.session_id = str(started["session_id"])
+        started = await self.wait_for(ev.Started, timeout=self.open_timeout + 20)
+        self.session_id = started.event.session_id
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -116,13 +116,10 @@ class RtcTalkClient(TrackClient):
             if not self._mic.push(frame):
                 raise ConnectionError("the microphone track is not being sent")
 
-    async def send_text(self, text: str) -> None:
-        await self.send_json({"type": "text", "text": text})
-
-    async def send_json(self, message: dict[str, object]) -> None:
+    async def send_raw(self, message: str) -> None:
         if self._channel.readyState != "open":
             raise ConnectionError("the events channel is not open")
-        self._channel.send(json.dumps(message))
+        self._channel.send(message)
 
     # ---------------------------------------------------------------- inbound
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voicectl.audio.frames import Int16Audio
-from voicectl.talk.client import Event
+from voicectl.orchestrator import events as ev
+from voicectl.talk.client import Received
 from voicectl.talk.clients import Client
 from voicectl.talk.transcripts import turn_open, user_turns
 from voicectl.talk.user_audio import stream_audio
@@ -50,14 +51,14 @@ class TalkError(RuntimeError):
 
 
 async def _wait_for_reply_or_error(talk: Client, timeout: float) -> None:
-    reply = asyncio.ensure_future(talk.wait_for("reply.started", timeout=timeout))
-    error = asyncio.ensure_future(talk.wait_for("error", timeout=timeout))
+    reply = asyncio.ensure_future(talk.wait_for(ev.ReplyStarted, timeout=timeout))
+    error = asyncio.ensure_future(talk.wait_for(ev.Error, timeout=timeout))
     done, pending = await asyncio.wait({reply, error}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
     if error in done and error.exception() is None and reply not in done:
-        event = error.result()
-        raise TalkError(f"{event.get('code')}: {event.get('message')}")
+        event = error.result().event
+        raise TalkError(f"{event.code}: {event.message}")
     next(iter(done)).result()  # re-raise a timeout or a closed connection
 
 
@@ -65,13 +66,11 @@ async def _wait_idle(talk: Client, timeout: float) -> None:
     """Until nothing has happened for a while, no reply is playing and no turn is open."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events = talk.events
-        last = events[-1]["_at"] if events else 0.0
-        playing = talk.count("reply.started") > talk.count("reply.done") + talk.count(
-            "reply.stopped"
-        )
+        last = talk.events[-1].at if talk.events else 0.0
+        ended = talk.count(ev.ReplyDone) + talk.count(ev.ReplyStopped)
+        playing = talk.count(ev.ReplyStarted) > ended
         quiet = time.perf_counter() - last > IDLE_S and not talk.playback.queue
-        if quiet and not playing and not turn_open(events):
+        if quiet and not playing and not turn_open(talk.server_events()):
             return
         await asyncio.sleep(0.05)
     raise TimeoutError(f"the conversation did not settle within {timeout:g} s")
@@ -85,7 +84,7 @@ async def run_talk(
     interrupt_audio: Int16Audio | None = None,
     interrupt_after_s: float = 1.0,
     timeout_s: float = 120.0,
-    on_event: Callable[[Event], None] | None = None,
+    on_event: Callable[[Received[ev.ServerEvent]], None] | None = None,
 ) -> TalkResult:
     """Play the user's side into ``talk`` and collect what the agent said and did."""
     talk.on_event = on_event
@@ -98,7 +97,7 @@ async def run_talk(
         if user_audio is not None:
             await stream_audio(_add_silence(user_audio, rate), rate, talk.send_audio)
         if interrupt_audio is not None:
-            await talk.wait_for("reply.started", timeout=timeout_s)
+            await talk.wait_for(ev.ReplyStarted, timeout=timeout_s)
             await asyncio.sleep(interrupt_after_s)
             await stream_audio(_add_silence(interrupt_audio, rate), rate, talk.send_audio)
         await _wait_for_reply_or_error(talk, timeout_s)
@@ -107,15 +106,15 @@ async def run_talk(
         ticker.cancel()
     ended = time.perf_counter()
     result = TalkResult(seconds=round(ended - started, 3))
-    for event in talk.events:
-        kind = str(event.get("type"))
-        result.events[kind] = result.events.get(kind, 0) + 1
-    result.transcripts = user_turns(talk.events)
+    events = talk.server_events()
+    for event in events:
+        result.events[event.type] = result.events.get(event.type, 0) + 1
+    result.transcripts = user_turns(events)
     reply: list[str] = []
-    for event in talk.events:
-        if event["type"] == "reply.text":
-            reply.append(str(event["text"]))
-        elif event["type"] in ("reply.done", "reply.stopped") and reply:
+    for event in events:
+        if isinstance(event, ev.ReplyText):
+            reply.append(event.text)
+        elif isinstance(event, ev.ReplyDone | ev.ReplyStopped) and reply:
             result.replies.append("".join(reply))
             reply = []
     result.barge_ins = result.events.get("reply.paused", 0)

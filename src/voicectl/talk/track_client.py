@@ -8,20 +8,20 @@ and whether it carried sound, so benches can time what a listener hears.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Unpack
 
 import numpy as np
 
-from voicectl.talk.client import ClientOptions, ConversationClient, Event
+from voicectl.orchestrator import events as ev
+from voicectl.talk.client import ClientOptions, ConversationClient
 
-AUDIBLE = ("reply.started", "reply.resumed")
+AUDIBLE = (ev.ReplyStarted, ev.ReplyResumed)
 # A frame whose peak is at most this is silence: decoders and resamplers (LiveKit's)
 # leave +-1 of noise where the sender sent zeros. 8 (-72 dBFS) is just above that noise
 # and far below speech (a voice is near -30 dBFS).
 SILENT_PEAK = 8
-QUIET = ("clear", "reply.done", "reply.stopped")
+QUIET = (ev.Clear, ev.ReplyDone, ev.ReplyStopped)
 
 
 class TrackClient(ConversationClient):
@@ -33,19 +33,16 @@ class TrackClient(ConversationClient):
         self._muted = False
         self._in_reply = False
 
-    def receive_event(self, raw: str | bytes) -> None:
-        """One event as the server sent it: the speaker and the mute follow it."""
-        event: Event = json.loads(raw)
-        kind = event.get("type")
-        if kind == "clear":
+    def on_server_event(self, event: ev.ServerEvent) -> None:
+        """The speaker and the mute follow the server's events."""
+        if isinstance(event, ev.Clear):
             self.playback.clear(None)  # what is queued here is dropped, as the page mutes
-        elif kind == "reply.started":
+        elif isinstance(event, ev.ReplyStarted):
             self.playback.start_reply()
-        if kind in AUDIBLE:
+        if isinstance(event, AUDIBLE):
             self._muted, self._in_reply = False, True
-        elif kind in QUIET:
-            self._muted, self._in_reply = kind == "clear", False
-        self.record(event, audio_before=self.audio_frames)
+        elif isinstance(event, QUIET):
+            self._muted, self._in_reply = isinstance(event, ev.Clear), False
 
     def hear(self, pcm: bytes) -> None:
         """One 20 ms frame of the reply track at the output rate."""

@@ -8,15 +8,16 @@ import httpx
 
 from tests.conftest import OrchestratorFactory, WorkerFactory
 from tests.integration.registry.conftest import RedisServer, free_port
+from voicectl.orchestrator import events as ev
 from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.talk.client import TalkClient
 from voicectl.worker.registration import RegistrationSettings, WorkerRegistration
 
 
 async def reply(talk: TalkClient, text: str) -> None:
-    done = talk.count("reply.done")
+    done = talk.count(ev.ReplyDone)
     await talk.send_text(text)
-    await talk.wait_for("reply.done", timeout=30, after=done)
+    await talk.wait_for(ev.ReplyDone, timeout=30, after=done)
 
 
 async def registry_age(url: str) -> float:
@@ -47,7 +48,7 @@ async def test_replies_go_on_while_redis_is_down_and_after_it_returns(
             await asyncio.sleep(0.5)
             for text in ("during one", "during two"):
                 await reply(talk, text)
-            assert talk.count("error") == 0
+            assert talk.count(ev.Error) == 0
             assert await registry_age(orchestrator.metrics_server.url) > 0.4
             redis.start()  # an empty Redis: the worker's next heartbeat fills it again
             async with asyncio.timeout(20):  # the next retry after the backoff
@@ -55,7 +56,7 @@ async def test_replies_go_on_while_redis_is_down_and_after_it_returns(
                     await reply(talk, "anyone?")  # a reply is what asks the registry
                     await asyncio.sleep(0.5)
             await reply(talk, "after")
-            assert talk.count("error") == 0
+            assert talk.count(ev.Error) == 0
     finally:
         await registration.stop()
         await target.close()

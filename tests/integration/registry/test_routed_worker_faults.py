@@ -34,6 +34,7 @@ from tests.integration.faulty_workers import (
     ticking,
 )
 from tests.integration.registry.conftest import RedisServer, RegisteredFactory
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.tts import DirectTTS
 from voicectl.registry.failover import FailoverEvent, RoutedSynthesizer
 from voicectl.registry.redis_backend import RedisRegistry
@@ -72,13 +73,13 @@ async def test_a_routed_reply_moves_off_a_worker_that_never_answers(
         await register_fake(registry, "0-bad", address, MODEL)
         async with await routed(make_orchestrator, redis_server, prefix) as talk:
             await talk.send_text("hello there")
-            failover = await talk.wait_for("reply.failover", timeout=HUNG)
-            await talk.wait_for("reply.done", timeout=HUNG)
+            failover = await talk.wait_for(ev.ReplyFailover, timeout=HUNG)
+            await talk.wait_for(ev.ReplyDone, timeout=HUNG)
             heard = b"".join(talk.playback.replies[0])
-    assert failover["from_worker"] == "0-bad"
-    assert failover["to_worker"] == registration.settings.worker_id
-    assert "no first frame within 1 s" in str(failover["reason"])
-    assert talk.count("error") == 0
+    assert failover.event.from_worker == "0-bad"
+    assert failover.event.to_worker == registration.settings.worker_id
+    assert "no first frame within 1 s" in failover.event.reason
+    assert talk.count(ev.Error) == 0
     assert heard == await reference(healthy.address, reply_text(talk))
 
 
@@ -97,13 +98,13 @@ async def test_a_routed_reply_continues_bit_exact_when_its_worker_stalls_mid_rep
         await register_fake(registry, "0-stalls", address, MODEL)
         async with await routed(make_orchestrator, redis_server, prefix) as talk:
             await talk.send_text("one two three four five six seven eight nine ten")
-            failover = await talk.wait_for("reply.failover", timeout=8)  # the default is 10
-            await talk.wait_for("reply.done", timeout=HUNG)
+            failover = await talk.wait_for(ev.ReplyFailover, timeout=8)  # the default is 10
+            await talk.wait_for(ev.ReplyDone, timeout=HUNG)
             heard = b"".join(talk.playback.replies[0])
     assert stalls.sent == 20
-    assert failover["from_worker"] == "0-stalls"
-    assert "no frame for 0.5 s" in str(failover["reason"])
-    assert talk.count("error") == 0
+    assert failover.event.from_worker == "0-stalls"
+    assert "no frame for 0.5 s" in failover.event.reason
+    assert talk.count(ev.Error) == 0
     assert heard == await reference(healthy.address, reply_text(talk))
 
 
@@ -124,19 +125,19 @@ async def test_a_barge_in_on_a_worker_whose_control_hangs_does_not_hold_the_repl
         async with await routed(make_orchestrator, redis_server, prefix, short_control) as talk:
             ticker = asyncio.create_task(ticking(talk))
             await talk.send_text("Counting slowly now: one, two, three, four, five, six.")
-            await talk.wait_for("reply.started", timeout=HUNG)
+            await talk.wait_for(ev.ReplyStarted, timeout=HUNG)
             await asyncio.sleep(0.5)
             burst = np.concatenate([noise(100, level=0.3, sample_rate=RATE), np.zeros(RATE)])
             pcm = burst.astype("<i2").tobytes()
             for start in range(0, len(pcm), 640):  # 20 ms frames, in real time
                 await talk.send_audio(pcm[start : start + 640])
                 await asyncio.sleep(0.02)
-            await talk.wait_for("reply.resumed", timeout=HUNG)
-            await talk.wait_for("reply.done", timeout=HUNG)
+            await talk.wait_for(ev.ReplyResumed, timeout=HUNG)
+            await talk.wait_for(ev.ReplyDone, timeout=HUNG)
             ticker.cancel()
     assert proxy.controls >= 2  # PAUSE and RESUME reached it and were never answered
-    assert talk.count("error") == 0
-    assert talk.count("reply.failover") == 0
+    assert talk.count(ev.Error) == 0
+    assert talk.count(ev.ReplyFailover) == 0
 
 
 async def pausing_text() -> AsyncIterator[str]:
