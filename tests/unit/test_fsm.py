@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voicectl.orchestrator import events as ev
 from voicectl.orchestrator.fsm import (
     ClearPlayback,
     ConfirmTimeout,
@@ -31,6 +32,7 @@ from voicectl.orchestrator.fsm import (
     StopReply,
     TextInput,
     TranscriptFinal,
+    reply_failed,
     step,
 )
 
@@ -48,18 +50,18 @@ L, U, T, S, B = (Phase.LISTENING, Phase.USER_SPEAKING, Phase.THINKING, Phase.SPE
         (T, TranscriptFinal("hello"), T, [StartReply("hello")]),
         (T, TranscriptFinal("  "), L, []),
         (T, ReplyAudioStarted(), S, []),
-        (T, SpeechStarted(), U, [StopReply(), Notify("reply.stopped", "user kept talking"),
+        (T, SpeechStarted(), U, [StopReply(), Notify(ev.ReplyStopped("user kept talking")),
                                  StartUtterance()]),
         (S, ReplyFinished(), L, []),
-        (S, SpeechStarted(), B, [PauseReply(), ClearPlayback(), Notify("reply.paused"),
+        (S, SpeechStarted(), B, [PauseReply(), ClearPlayback(), Notify(ev.ReplyPaused()),
                                  StartUtterance(), StartConfirmTimer(token=1, ms=300)]),
-        (B, SpeechEnded(), S, [DiscardUtterance(), ResumeReply(), Notify("reply.resumed")]),
-        (B, ConfirmTimeout(token=0), U, [StopReply(), Notify("reply.stopped")]),
+        (B, SpeechEnded(), S, [DiscardUtterance(), ResumeReply(), Notify(ev.ReplyResumed())]),
+        (B, ConfirmTimeout(token=0), U, [StopReply(), Notify(ev.ReplyStopped())]),
         (L, TextInput("hi"), T, [StartReply("hi")]),
         (S, TextInput("hi"), T, [StopReply(), ClearPlayback(),
-                                 Notify("reply.stopped", "text input"), StartReply("hi")]),
-        (S, ReplyFailed("tts down"), L, [StopReply(), Notify("error", "tts down")]),
-        (L, ReplyFailed("llm down"), L, [Notify("error", "llm down")]),
+                                 Notify(ev.ReplyStopped("text input")), StartReply("hi")]),
+        (S, ReplyFailed("tts down"), L, [StopReply(), reply_failed("tts down")]),
+        (L, ReplyFailed("llm down"), L, [reply_failed("llm down")]),
     ],
 )  # fmt: skip
 def test_transition_table(

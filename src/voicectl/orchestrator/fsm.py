@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from voicectl.orchestrator import events as ev
+
 
 class Phase(enum.Enum):
     LISTENING = "listening"  # waiting for the user
@@ -133,10 +135,13 @@ class StartConfirmTimer:
 
 @dataclass(frozen=True)
 class Notify:
-    """Send an event to the client (``reply.paused``, ``error``...)."""
+    """Send the client one of the protocol's events (``reply.paused``, ``error``...)."""
 
-    event: str
-    detail: str = ""
+    event: ev.ServerEvent
+
+
+def reply_failed(reason: str) -> Notify:
+    return Notify(ev.Error(code="reply_failed", message=reason))
 
 
 Action = (
@@ -172,13 +177,13 @@ def step(state: State, event: Event, config: FsmConfig) -> tuple[State, list[Act
 
     if isinstance(event, ReplyFailed):
         if phase in (Phase.THINKING, Phase.SPEAKING, Phase.BARGED_IN):
-            return at(state, phase=Phase.LISTENING), [StopReply(), Notify("error", event.reason)]
-        return state, [Notify("error", event.reason)]
+            return at(state, phase=Phase.LISTENING), [StopReply(), reply_failed(event.reason)]
+        return state, [reply_failed(event.reason)]
 
     if isinstance(event, TextInput):
         actions: list[Action] = []
         if phase in (Phase.THINKING, Phase.SPEAKING, Phase.BARGED_IN):
-            actions += [StopReply(), ClearPlayback(), Notify("reply.stopped", "text input")]
+            actions += [StopReply(), ClearPlayback(), Notify(ev.ReplyStopped("text input"))]
         if phase in (Phase.USER_SPEAKING, Phase.BARGED_IN):
             actions.append(DiscardUtterance())
         return at(state, phase=Phase.THINKING), [*actions, StartReply(event.text)]
@@ -206,7 +211,7 @@ def step(state: State, event: Event, config: FsmConfig) -> tuple[State, list[Act
             # The user went on talking before any reply audio: theirs is the turn.
             return at(state, phase=Phase.USER_SPEAKING), [
                 StopReply(),
-                Notify("reply.stopped", "user kept talking"),
+                Notify(ev.ReplyStopped("user kept talking")),
                 StartUtterance(),
             ]
         return state, []
@@ -217,7 +222,7 @@ def step(state: State, event: Event, config: FsmConfig) -> tuple[State, list[Act
             return State(phase=Phase.BARGED_IN, confirm_token=token), [
                 PauseReply(),
                 ClearPlayback(),
-                Notify("reply.paused"),
+                Notify(ev.ReplyPaused()),
                 StartUtterance(),
                 StartConfirmTimer(token=token, ms=config.confirm_ms),
             ]
@@ -230,8 +235,8 @@ def step(state: State, event: Event, config: FsmConfig) -> tuple[State, list[Act
         return at(state, phase=Phase.SPEAKING), [
             DiscardUtterance(),
             ResumeReply(),
-            Notify("reply.resumed"),
+            Notify(ev.ReplyResumed()),
         ]
     if isinstance(event, ConfirmTimeout) and event.token == state.confirm_token:
-        return at(state, phase=Phase.USER_SPEAKING), [StopReply(), Notify("reply.stopped")]
+        return at(state, phase=Phase.USER_SPEAKING), [StopReply(), Notify(ev.ReplyStopped())]
     return state, []
