@@ -16,6 +16,7 @@ from tests.strict_skips import (  # noqa: F401  (hooks: --no-skips, VOICECTL_NO_
     pytest_make_collect_report,
     pytest_runtest_makereport,
 )
+from voicectl.app import build_orchestrator
 from voicectl.audio.decode import decode_audio_file
 from voicectl.audio.frames import to_float32
 from voicectl.bench.tiny_csm import TinyCsm
@@ -100,7 +101,7 @@ async def make_orchestrator(asr_engine: AsrEngine) -> AsyncIterator[Orchestrator
 
     async def factory(worker_address: str, **overrides: object) -> Orchestrator:
         config = replace(OrchestratorConfig(ws_port=0, worker=worker_address), **overrides)  # type: ignore[arg-type]
-        orchestrator = Orchestrator(config, asr=asr_engine)
+        orchestrator = build_orchestrator(config, asr=asr_engine)  # Redis routing too
         await orchestrator.start()
         started.append(orchestrator)
         return orchestrator

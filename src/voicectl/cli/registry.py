@@ -20,6 +20,7 @@ from rich.text import Text
 
 from voicectl.cli.common import Exit, console, err_console, fail, print_json
 from voicectl.observability.logging import setup_logging
+from voicectl.registry import open_registry
 from voicectl.registry.base import RegistryError, RegistryUnavailable, WorkerRecord
 from voicectl.registry.redis_backend import DEFAULT_PREFIX, DEFAULT_URL, RedisRegistry
 from voicectl.registry.signing import SECRET_ENV
@@ -46,7 +47,7 @@ def _with_registry(url: str, prefix: str, action: Callable[[RedisRegistry], Awai
 
     async def run() -> T:
         secret = os.environ.get(SECRET_ENV) or None  # forged records then show as malformed
-        registry = await RedisRegistry.connect(url, prefix=prefix, secret=secret)
+        registry = await open_registry(url, prefix=prefix, secret=secret)
         async with registry:
             return await action(registry)
 

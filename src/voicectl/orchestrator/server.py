@@ -1,9 +1,11 @@
 """The orchestrator service: one Session per WebSocket connection or, with ``--web``,
 per browser peer connection (orchestrator/web.py).
 
-Shared per process: the ASR model, the gRPC channel to the worker and, when no
-worker address is given, an embedded worker that the composition root (voicectl.app)
-hands it to start.
+Shared per process: the ASR model and the TTS backend (the gRPC channel to the
+worker, or the registry's routed workers). The backend is opened by an ``OpenTTS``
+the composition root (voicectl.app) hands in: it decides between Redis routing, a
+given worker and an embedded one, so this package never opens Redis nor starts a
+worker itself.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -32,11 +34,7 @@ from voicectl.orchestrator.quotas import ClientQuotas, client_key
 from voicectl.orchestrator.session import Session
 from voicectl.orchestrator.transport import SessionSettings, Transport
 from voicectl.orchestrator.transports.websocket import MAX_MESSAGE_BYTES, WebSocketTransport
-from voicectl.orchestrator.tts import DirectTTS, RoutedTTS, TTSBackend
-from voicectl.registry.failover import RoutedSynthesizer
-from voicectl.registry.last_known import LastKnownRegistry
-from voicectl.registry.redis_backend import RedisRegistry
-from voicectl.registry.routing import Router, RoutingConfig, parse_policy
+from voicectl.orchestrator.tts import DirectTTS, TTSBackend
 
 if TYPE_CHECKING:  # aiortc loads only with --web, livekit only with --livekit
     from voicectl.orchestrator.livekit_agent import LiveKitAgent
@@ -45,16 +43,19 @@ if TYPE_CHECKING:  # aiortc loads only with --web, livekit only with --livekit
 log = logging.getLogger(__name__)
 
 
-class LocalWorker(Protocol):
-    """A worker this orchestrator started and stops with itself (the embedded stack)."""
-
-    @property
-    def address(self) -> str: ...
-
-    async def stop(self, grace: float | None = None) -> None: ...
+OpenTTS = Callable[[OrchestratorConfig, OrchestratorMetrics], Awaitable[TTSBackend]]
 
 
-StartWorker = Callable[[], Awaitable[LocalWorker]]
+async def given_worker(config: OrchestratorConfig, metrics: OrchestratorMetrics) -> TTSBackend:
+    """The backend an orchestrator has without the composition root: the worker its
+    config names. Redis routing and the embedded worker come from voicectl.app."""
+    if config.redis or not config.worker:
+        raise ValueError(
+            "this orchestrator can only use a given worker (--worker HOST:PORT): build it "
+            "with voicectl.app.build_orchestrator for Redis routing or an embedded worker"
+        )
+    return DirectTTS(config.worker, timeouts=config.tts_timeouts)
+
 
 HEALTH_PATH = "/healthz"  # for probes: `voicectl health orchestrator`, containers
 
@@ -67,15 +68,12 @@ class Orchestrator:
         config: OrchestratorConfig,
         *,
         asr: AsrEngine | None = None,
-        start_worker: StartWorker | None = None,
+        open_tts: OpenTTS = given_worker,
     ) -> None:
-        """``start_worker`` runs a worker of its own when ``config`` names no worker and
-        no Redis (voicectl.app passes the embedded one: this package never imports the
-        worker)."""
+        """``open_tts`` opens the backend replies are synthesized on, at ``start``."""
         self.config = config
         self.asr = asr
-        self._start_worker = start_worker
-        self.worker: LocalWorker | None = None
+        self._open_tts = open_tts
         self.tts: TTSBackend | None = None
         self.sessions: dict[str, Session] = {}
         self.finished_sessions: list[Session] = []
@@ -95,7 +93,7 @@ class Orchestrator:
         return f"ws://{self.config.host}:{self.port}"
 
     async def start(self) -> None:
-        self.tts = await self._tts_backend()
+        self.tts = await self._open_tts(self.config, self.metrics)
         if self.asr is None:
             cfg = self.config
             self.asr = await asyncio.to_thread(
@@ -156,8 +154,6 @@ class Orchestrator:
             await session.close()
         if self.tts is not None:
             await self.tts.close()
-        if self.worker is not None:
-            await self.worker.stop(grace=0)
         if self.metrics_server is not None:
             await self.metrics_server.aclose()
 
@@ -176,32 +172,6 @@ class Orchestrator:
             throttle=lambda identity: partial(self.quotas.throttle, f"livekit:{identity}"),
         )  # fmt: skip
         await self.livekit.start()
-
-    async def _tts_backend(self) -> TTSBackend:
-        """Redis-routed workers, one given worker, or an embedded one (the default)."""
-        if self.config.redis:
-            redis = await RedisRegistry.connect(
-                self.config.redis,
-                prefix=self.config.registry_prefix,
-                secret=self.config.registry_secret or None,
-            )
-            registry = LastKnownRegistry(redis)  # new replies still route while Redis is away
-            self.metrics.registry_age.set_function(registry.age)
-            router = Router(RoutingConfig(policy=parse_policy(self.config.routing)))
-            return RoutedTTS(
-                RoutedSynthesizer(registry, router=router, timeouts=self.config.tts_timeouts),
-                description=f"registry {redis.url} ({self.config.routing})",
-            )
-        target = self.config.worker
-        if not target:
-            if self._start_worker is None:
-                raise ValueError(
-                    "no TTS worker: set worker (--worker HOST:PORT) or redis, or build the "
-                    "orchestrator with voicectl.app.build_orchestrator for an embedded one"
-                )
-            self.worker = await self._start_worker()
-            target = self.worker.address
-        return DirectTTS(target, timeouts=self.config.tts_timeouts)
 
     def _llm(self) -> LLMBridge:
         settings = self.config.llm

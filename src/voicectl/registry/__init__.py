@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from voicectl.registry.base import Registry
+if TYPE_CHECKING:
+    from voicectl.registry.redis_backend import RedisRegistry
 
 
 async def open_registry(
-    redis_url: str | None = None, workers: Sequence[str] = (), *, prefix: str = "voicectl"
-) -> Registry:
-    """Redis when a URL is given (connects and pings), else the static in-memory list."""
-    if redis_url:
-        from voicectl.registry.redis_backend import RedisRegistry
+    url: str, *, prefix: str = "voicectl", secret: str | None = None, timeout: float = 3.0
+) -> RedisRegistry:
+    """The shared registry, opened the one way every process opens it (the worker, the
+    orchestrator's composition root, ``voicectl registry``): connect and PING, signing
+    what it writes and refusing unsigned records when ``secret`` is set."""
+    from voicectl.registry.redis_backend import RedisRegistry  # redis loads only when used
 
-        return await RedisRegistry.connect(redis_url, prefix=prefix)
-    from voicectl.registry.memory import StaticRegistry
-
-    return StaticRegistry(workers)
+    return await RedisRegistry.connect(url, prefix=prefix, secret=secret or None, timeout=timeout)

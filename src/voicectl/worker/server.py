@@ -19,8 +19,8 @@ from voicectl.config_errors import shown_value
 from voicectl.config_layers import is_loopback
 from voicectl.observability.logging import set_log_context
 from voicectl.observability.metrics import MetricsServer, WorkerMetrics
+from voicectl.registry import open_registry
 from voicectl.registry.base import Registry
-from voicectl.registry.redis_backend import RedisRegistry
 from voicectl.rpc.tls import server_credentials
 from voicectl.worker.adapters import takes_lora
 from voicectl.worker.adapters.lora import attach_lora_path
@@ -178,7 +178,7 @@ async def open_worker_registry(config: WorkerConfig) -> Registry | None:
     """Connect to the configured Redis, or None without one (RegistryError if unreachable)."""
     if not config.redis_url:
         return None
-    return await RedisRegistry.connect(
+    return await open_registry(
         config.redis_url, prefix=config.registry_prefix, secret=config.registry_secret
     )
 
