@@ -102,26 +102,6 @@ async def test_first_phrase_is_spoken_before_the_text_ends(joe: PiperAdapter) ->
     assert len(chunks) >= 2
 
 
-def test_render_speaks_the_whole_text_in_one_piece(joe: PiperAdapter) -> None:
-    # Same voice, no first-phrase seam: one array, about as long as the streamed sentence.
-    audio = joe.render(FIRST)
-    assert audio.dtype == np.float32
-    assert audio.ndim == 1
-    assert float(np.sqrt(np.mean(audio**2))) > 0.02
-    assert 0.04 * len(FIRST) < audio.size / RATE < 0.12 * len(FIRST)
-    with pytest.raises(ValueError, match="allowed: default"):
-        joe.render(FIRST, voice="nobody")
-
-
-def test_a_deterministic_render_is_the_same_audio_every_time(joe: PiperAdapter) -> None:
-    """The user voice of `talk --say` without espeak-ng: no sampling noise, so a scripted
-    turn (and what tiny.en hears of it) does not change from run to run."""
-    text = "What is the weather like today?"
-    first = joe.render(text, deterministic=True)
-    assert np.array_equal(first, joe.render(text, deterministic=True))
-    assert not np.array_equal(joe.render(text), joe.render(text))  # the voice's own noise
-
-
 async def test_speed_shortens_the_audio(joe: PiperAdapter) -> None:
     normal = seconds(await synth(joe, SECOND))
     fast = seconds(await synth(joe, SECOND, speed=2.0))

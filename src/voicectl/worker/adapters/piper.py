@@ -229,28 +229,6 @@ class PiperAdapter(SegmentedAdapter[Any]):
                 # Piper's safeguard; its per-sentence peak scaling is the framer's gain here.
                 yield np.clip(audio, -1.0, 1.0)
 
-    def render(
-        self, text: str, *, voice: str = "default", deterministic: bool = False
-    ) -> FloatAudio:
-        """The whole text in one blocking pass, for offline use (the user voice of `talk`).
-        ``stream`` cuts a short first phrase for latency; that seam can blur a word (tiny.en
-        hears "weather like | today" as "weather light today"), which a recording must not.
-        ``deterministic`` turns the voice's sampling noise off: the same audio every run.
-        With it on, tiny.en misheard 4 of 36 draws of three sentences ("like house")."""
-        piper_voice = self._voice
-        if piper_voice is None:
-            raise RuntimeError(f"model {self.spec.model_id!r} is unloaded")
-        quiet = 0.0 if deterministic else None  # None: the voice's own noise
-        syn_config = SynthesisConfig(
-            speaker_id=self.speaker_id(voice), length_scale=self._config.length_scale,
-            noise_scale=quiet, noise_w_scale=quiet,
-        )  # fmt: skip
-        chunks = [
-            np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
-            for chunk in piper_voice.synthesize(text, syn_config=syn_config)
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-
     def unload(self) -> None:
         self._voice = None
         gc.collect()
