@@ -369,12 +369,9 @@ def _file_values(path: Path | None, data: dict[str, object]) -> dict[str, object
 
 
 def resolve_orchestrator_config(
-    path: Path | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    cli: Mapping[str, object] | None = None,
-    flags: Mapping[str, str] | None = None,
-) -> Resolved[OrchestratorSettings]:
+    path: Path | None = None, *, env: Mapping[str, str] | None = None,
+    cli: Mapping[str, object] | None = None, flags: Mapping[str, str] | None = None,
+) -> Resolved[OrchestratorSettings]:  # fmt: skip
     """Defaults < ``path`` < VOICECTL_* (VOICECTL_LLM__MODEL for llm.model) < flags."""
     values = None
     if path is not None:
@@ -386,12 +383,9 @@ def resolve_orchestrator_config(
 
 
 def load_orchestrator_config(
-    path: Path | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    cli: Mapping[str, object] | None = None,
-    flags: Mapping[str, str] | None = None,
-) -> OrchestratorConfig:
+    path: Path | None = None, *, env: Mapping[str, str] | None = None,
+    cli: Mapping[str, object] | None = None, flags: Mapping[str, str] | None = None,
+) -> OrchestratorConfig:  # fmt: skip
     """The validated configuration; ``OrchestratorConfigError`` names the key at fault."""
     resolved = resolve_orchestrator_config(path, env=env, cli=cli, flags=flags)
     return resolved.settings.to_config()

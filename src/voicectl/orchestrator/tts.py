@@ -1,7 +1,9 @@
 """Where replies are synthesized: one fixed worker, or workers routed through a registry.
 
 The session sees one interface either way: ``open()`` a reply stream, iterate its
-frames, ``pause()``/``resume()``/``stop()`` it. The routed backend adds failover: a
+frames, ``pause()``/``resume()`` it. A reply is stopped by closing its iteration (the
+session cancels the task that iterates it): the gRPC call is cancelled and the worker
+frees the session at once, with no Control round trip. The routed backend adds failover: a
 reply whose worker dies continues on another one and the session hears about it
 through ``on_failover`` (it tells the client), not through an exception.
 
@@ -35,7 +37,6 @@ class ReplyStream(Protocol):
     def __aiter__(self) -> AsyncIterator[pb.AudioFrame]: ...
     async def pause(self) -> None: ...
     async def resume(self) -> None: ...
-    async def stop(self) -> None: ...
 
 
 class TTSBackend(Protocol):
@@ -128,10 +129,6 @@ class DirectReply:
         except TimeoutError:
             log.warning("control %s on %s: no answer within %g s", command,
                         self._client.target, self._timeouts.control)  # fmt: skip
-
-    async def stop(self) -> None:
-        if self._call is not None:
-            self._call.cancel()  # the worker frees the session when the call goes away
 
 
 class DirectTTS:
