@@ -203,7 +203,7 @@ def hide_password(value: object) -> object:
     return redact_url(value) if isinstance(value, str) and "://" in value else value
 
 
-SECRET_KEYS = ("token", "admin_token", "tokens", "registry_secret")
+SECRET_KEYS = ("token", "admin_token", "tokens", "registry_secret", "token_secret", "api_secret")
 
 
 def shown_value(key: str, value: object) -> object:

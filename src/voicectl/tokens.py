@@ -13,3 +13,6 @@ WORKER_CA_ENV = "VOICECTL_WORKER_CA"  # PEM file: verify workers against this CA
 CLIENT_CERT_ENV = "VOICECTL_CLIENT_CERT"  # PEM file: this client's certificate (mTLS)
 CLIENT_KEY_ENV = "VOICECTL_CLIENT_KEY"  # PEM file: its private key
 WORKER_TLS_NAME_ENV = "VOICECTL_WORKER_TLS_NAME"  # the name to expect in workers' certificates
+# TLS to orchestrators (wss://, https://): the CA that signed an orchestrator's certificate,
+# where it is not one the system trusts (a private CA, a self-signed certificate).
+ORCHESTRATOR_CA_ENV = "VOICECTL_ORCHESTRATOR_CA"  # PEM file

@@ -53,6 +53,7 @@ ELSEWHERE = {
     # A LiveKit server (tests/livekit_server.py) and its credentials: run there.
     "voicectl orchestrator --livekit": "tests/e2e/test_livekit_cli.py",
     "voicectl talk --url livekit://": "tests/e2e/test_livekit_cli.py",
+    "voicectl token --orchestrator": "tests/integration/test_orchestrator_tokens.py",
     "voicectl token": "tests/e2e/test_livekit_cli.py",
     "voicectl worker --port 5005[12] --redis": "tests/integration/registry/test_registry_cli.py",
     # Sesame CSM (docs/adapters.md): on the tiny checkpoint the tests build.

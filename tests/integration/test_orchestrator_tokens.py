@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
+import time
 
 import pytest
 from websockets.asyncio.client import connect
@@ -13,6 +15,8 @@ from websockets.exceptions import InvalidStatus
 from tests.conftest import OrchestratorFactory, WorkerFactory
 from tests.e2e.test_cli import VOICECTL
 from voicectl.orchestrator import events as ev
+from voicectl.orchestrator.quotas import ClientLimits
+from voicectl.session_tokens import SECRET_ENV, mint
 from voicectl.talk.client import HandshakeRefused, TalkClient
 
 TOKEN = "conversation-token-0123"
@@ -65,3 +69,44 @@ async def test_talk_sends_voicectl_orchestrator_token(
     assert "VOICECTL_ORCHESTRATOR_TOKEN" in refused.stderr
     allowed = await asyncio.to_thread(talk, {"VOICECTL_ORCHESTRATOR_TOKEN": TOKEN})
     assert allowed.returncode == 0, allowed.stderr
+
+
+SECRET = "orchestrator-token-secret-0123456789"
+
+
+async def test_a_signed_token_opens_the_door_until_it_expires_and_counts_per_user(
+    make_worker: WorkerFactory, make_orchestrator: OrchestratorFactory
+) -> None:
+    worker = await make_worker()
+    orchestrator = await make_orchestrator(
+        worker.address, auth_token_secret=SECRET, client_limits=ClientLimits(sessions=1)
+    )
+    minted = await asyncio.to_thread(
+        subprocess.run,
+        [*VOICECTL, "token", "--orchestrator", "--identity", "alice", "--ttl", "600", "--json"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, SECRET_ENV: SECRET},
+    )  # fmt: skip
+    assert minted.returncode == 0, minted.stderr  # as docs/cli.md
+    token = json.loads(minted.stdout)["token"]
+    async with TalkClient(orchestrator.address, token=token, output_sample_rate=16000) as talk:
+        await talk.send_text("hello there")
+        await talk.wait_for(ev.ReplyDone, timeout=30)
+        # A second token for the same user is the same client: its one session is open.
+        again = mint(SECRET, "alice", ttl_s=60)
+        with pytest.raises(HandshakeRefused) as busy:
+            async with TalkClient(orchestrator.address, token=again):
+                pass
+        assert busy.value.status == 429
+        async with TalkClient(orchestrator.address, token=mint(SECRET, "bob")):
+            pass  # another user is not held back by alice
+    expired = mint(SECRET, "alice", ttl_s=10, now=time.time() - 60)
+    with pytest.raises(HandshakeRefused) as late:
+        async with TalkClient(orchestrator.address, token=expired):
+            pass
+    assert late.value.status == 401
+    assert "expired" in late.value.reason
+    forged = mint("another-secret-of-32-characters!!", "alice")
+    with pytest.raises(HandshakeRefused) as wrong:
+        async with TalkClient(orchestrator.address, token=forged):
+            pass
+    assert "signature" in wrong.value.reason

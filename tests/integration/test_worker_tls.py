@@ -5,8 +5,6 @@ second CA nobody trusts."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -14,6 +12,7 @@ import pytest
 
 from tests.conftest import OrchestratorFactory, WorkerFactory
 from tests.e2e.test_cli import ENV, VOICECTL
+from tests.pki import Pki, make_pki
 from voicectl.orchestrator import events as ev
 from voicectl.rpc.client import SynthesisRequest, TTSClient, collect_pcm
 from voicectl.rpc.tls import ClientTLS, TLSConfigError, aio_channel
@@ -22,53 +21,9 @@ from voicectl.tokens import CLIENT_CERT_ENV, CLIENT_KEY_ENV, WORKER_CA_ENV
 from voicectl.worker.config import ConfigError, load_worker_config
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-    rogue_ca: Path
-    rogue_cert: Path
-    rogue_key: Path
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _ca(name: str, cwd: Path) -> None:
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem",
-             cwd=cwd)  # fmt: skip
-
-
-def _signed(name: str, ca: str, cwd: Path, *, san: str | None = None) -> None:
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=cwd)  # fmt: skip
-    extra: list[str] = []
-    if san is not None:
-        (cwd / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-        extra = ["-extfile", f"{name}.ext"]
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-             "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *extra,
-             cwd=cwd)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    cwd = tmp_path_factory.mktemp("pki")
-    _ca("ca", cwd)
-    _ca("rogue-ca", cwd)
-    _signed("worker", "ca", cwd, san="IP:127.0.0.1,DNS:localhost")
-    _signed("client", "ca", cwd)
-    _signed("rogue", "rogue-ca", cwd)
-    return Pki(
-        ca=cwd / "ca.pem", server_cert=cwd / "worker.pem", server_key=cwd / "worker.key",
-        client_cert=cwd / "client.pem", client_key=cwd / "client.key",
-        rogue_ca=cwd / "rogue-ca.pem", rogue_cert=cwd / "rogue.pem", rogue_key=cwd / "rogue.key",
-    )  # fmt: skip
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _tls(ca: Path, cert: Path | None = None, key: Path | None = None) -> ClientTLS:

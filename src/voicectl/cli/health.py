@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from voicectl.cli.common import Exit, check_ws_url, console, fail, parse_host_port, print_json
 from voicectl.rpc.tls import sync_channel
+from voicectl.web_tls import WebTLSError, client_context
 
 SERVICE_NAME = "voicectl.v1.TTS"  # what the worker reports SERVING for, once its models load
 HEALTH_PATH = "/healthz"  # the orchestrator's probe path on its WebSocket port
@@ -91,10 +92,13 @@ def orchestrator_health(
     scheme = "https" if parts.scheme == "wss" else "http"
     probe = urlunsplit((scheme, parts.netloc, HEALTH_PATH, "", ""))
     try:  # urllib, not httpx: a probe that runs every few seconds should start fast
-        with urllib.request.urlopen(probe, timeout=timeout) as response:
+        tls = client_context() if scheme == "https" else None  # VOICECTL_ORCHESTRATOR_CA
+        with urllib.request.urlopen(probe, timeout=timeout, context=tls) as response:
             code = int(response.status)
     except urllib.error.HTTPError as exc:
         code = exc.code
+    except WebTLSError as exc:
+        fail(str(exc), Exit.USAGE)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         fail(f"orchestrator {url} is unreachable: {reason}", Exit.UNAVAILABLE)

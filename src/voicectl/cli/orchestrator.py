@@ -20,6 +20,7 @@ from voicectl.cli.common import (
 from voicectl.livekit_tokens import LiveKitConfigError
 from voicectl.orchestrator.config import OrchestratorConfigError, load_orchestrator_config
 from voicectl.registry.base import RegistryUnavailable
+from voicectl.web_tls import WebTLSError
 
 HELP = """Run the conversation service: WebSocket sessions with VAD, barge-in, ASR, LLM and TTS.
 
@@ -78,6 +79,10 @@ def orchestrator_command(
     metrics_port: int | None = typer.Option(
         None, help="Serve Prometheus /metrics on this port (0 = any free port)."
     ),
+    tls_cert: Path | None = typer.Option(
+        None, help="TLS certificate (PEM): wss:// and https:// on the orchestrator's ports."
+    ),
+    tls_key: Path | None = typer.Option(None, help="Its private key (PEM)."),
     log_level: str = typer.Option("info", help=LOG_LEVEL_HELP),
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
@@ -92,6 +97,8 @@ def orchestrator_command(
         "web": web,
         "worker": worker,
         "metrics_port": metrics_port,
+        "tls_cert": None if tls_cert is None else str(tls_cert),
+        "tls_key": None if tls_key is None else str(tls_key),
         "redis": redis,
         "routing": routing,
         "llm": {"kind": llm, "base_url": llm_url, "model": llm_model},
@@ -103,7 +110,7 @@ def orchestrator_command(
         fail(str(exc), Exit.USAGE)
     try:
         asyncio.run(serve_orchestrator(settings))
-    except LiveKitConfigError as exc:
+    except (LiveKitConfigError, WebTLSError) as exc:
         fail(str(exc), Exit.USAGE)
     except RegistryUnavailable as exc:
         fail(str(exc), Exit.UNAVAILABLE)

@@ -10,28 +10,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import NoDecode
+from pydantic import Field, field_validator, model_validator
 
-from voicectl.config_errors import allowed, comma_list
+from voicectl.config_errors import allowed
 from voicectl.config_layers import Layer, LayeredSettings, Resolved, resolve, resolve_layers
-from voicectl.livekit_tokens import LiveKitConfigError, server_url
-from voicectl.orchestrator.fsm import Phase
-from voicectl.orchestrator.policy import SessionPolicy, VadThresholds
+from voicectl.orchestrator.config_sections import (
+    AuthKeys,
+    BargeInKeys,
+    Keys,
+    LiveKitKeys,
+    TtsKeys,
+    TurnsKeys,
+)  # fmt: skip
+from voicectl.orchestrator.policy import SessionPolicy
 from voicectl.orchestrator.quotas import ClientLimits
 from voicectl.orchestrator.turns import EndpointingConfig
 from voicectl.registry.routing import parse_policy
 from voicectl.rpc.address import FORMS, WorkerAddressError, grpc_target
-from voicectl.rpc.frame_watch import FIRST_FRAME_TIMEOUT_S, STALL_TIMEOUT_S, FrameTimeouts
+from voicectl.rpc.frame_watch import FrameTimeouts
 from voicectl.yamlfile import read_mapping
 
 
@@ -80,32 +78,30 @@ class OrchestratorConfig:
     # Who may connect (orchestrator/admission.py, docs/security.md); empty = no token.
     registry_secret: str = ""  # only signed worker records are routed to, when set
     auth_tokens: tuple[str, ...] = ()
+    auth_token_secret: str = ""  # signed short-lived tokens verified with it (security.md)
     allowed_origins: tuple[str, ...] = ()  # empty = same-origin pages and non-browsers
     tts_timeouts: FrameTimeouts = field(default_factory=FrameTimeouts)  # a silent worker
     client_limits: ClientLimits = field(default_factory=ClientLimits)  # sessions, rate
     livekit: LiveKitSettings = field(default_factory=LiveKitSettings)
+    tls_cert: Path | None = None  # wss:// and https:// on the WebSocket and --web ports
+    tls_key: Path | None = None
 
 
 _BASE = OrchestratorConfig()
-_POLICY = SessionPolicy()
-_TURNS = EndpointingConfig()
 _LLM = LLMSettings()
-_LIMITS = ClientLimits()
+PEM_FILE = allowed("the path of a readable PEM file")
+_POLICY = SessionPolicy()
 EMBEDDED = "embedded://"
 REDIS_SCHEMES = ("redis://", "rediss://")  # a worker key naming a registry
 
 
-class _Keys(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AsrKeys(_Keys):
+class AsrKeys(Keys):
     model: str = Field(_BASE.asr_model, description="empty = tiny.en; or a CTranslate2 folder")
     device: Literal["cpu", "cuda"] = _BASE.asr_device  # type: ignore[assignment]
     compute_type: str = _BASE.asr_compute_type
 
 
-class LlmKeys(_Keys):
+class LlmKeys(Keys):
     kind: Literal["echo", "openai"] = _LLM.kind  # type: ignore[assignment]
     base_url: str = Field(_LLM.base_url, json_schema_extra=allowed("an http:// or https:// URL"))
     model: str = _LLM.model
@@ -119,106 +115,6 @@ class LlmKeys(_Keys):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https://, got {value!r}")
         return value
-
-
-class ThresholdKeys(_Keys):
-    """One phase's VAD thresholds; keys left out keep that phase's defaults."""
-
-    start_frames: int | None = Field(None, ge=1, le=100)
-    stop_frames: int | None = Field(None, ge=1, le=500)
-    min_rms_dbfs: float | None = Field(
-        None, ge=-100.0, le=0.0, json_schema_extra=allowed("a level in dBFS, -100..0")
-    )
-    speech_prob: float | None = Field(
-        None,
-        ge=0.15,
-        le=1.0,
-        json_schema_extra=allowed(
-            "a Silero speech probability, 0.15..1, or null (webrtcvad alone)"
-        ),
-    )
-
-    def over(self, base: VadThresholds) -> VadThresholds:
-        given = {name: getattr(self, name) for name in self.model_fields_set}
-        return replace(base, **given)
-
-
-class BargeInKeys(_Keys):
-    confirm_ms: int = Field(_POLICY.confirm_ms, ge=0, le=5000)
-    vad_aggressiveness: int = Field(_POLICY.vad_aggressiveness, ge=0, le=3)
-    pacer_lookahead_frames: int = Field(_POLICY.pacer_lookahead_frames, ge=0, le=50)
-    partial_interval_ms: int = Field(_POLICY.partial_interval_ms, ge=100, le=10_000)
-    speculate_after_frames: int = Field(_POLICY.speculate_after_frames, ge=1, le=100)
-    thresholds: dict[Phase, ThresholdKeys] = Field(default_factory=dict)
-
-
-class TurnsKeys(_Keys):
-    min_delay_ms: int = Field(_TURNS.min_delay_ms, ge=0, le=10_000)
-    max_delay_ms: int = Field(_TURNS.max_delay_ms, ge=0, le=10_000)
-    resume_margin_ms: int = Field(_TURNS.resume_margin_ms, ge=0, le=10_000)
-    continuation_ms: int = Field(_TURNS.continuation_ms, ge=0, le=10_000)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min_delay_ms > self.max_delay_ms:
-            raise ValueError(
-                f"need min_delay_ms <= max_delay_ms, got {self.min_delay_ms} "
-                f"and {self.max_delay_ms}"
-            )
-        return self
-
-
-class TtsKeys(_Keys):
-    """How long a worker may stay silent while it owes audio (rpc/frame_watch.py)."""
-
-    first_frame_timeout_s: float = Field(
-        FIRST_FRAME_TIMEOUT_S, ge=1.0, le=600.0,
-        json_schema_extra=allowed("seconds, 1..600 (a model load included)"),
-    )  # fmt: skip
-    stall_timeout_s: float = Field(
-        STALL_TIMEOUT_S, ge=0.5, le=600.0, json_schema_extra=allowed("seconds, 0.5..600")
-    )
-
-
-Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=16)]
-
-
-class AuthKeys(_Keys):
-    tokens: Annotated[tuple[Token, ...], NoDecode] = Field(
-        (), json_schema_extra=allowed("tokens of 16+ characters (a list, or comma-separated)")
-    )
-    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), json_schema_extra=allowed("origins such as https://app.example.com, or *")
-    )
-    # Per client (its token, or its IP without tokens), then per conversation: quotas.py.
-    sessions_per_client: int = Field(_LIMITS.sessions, ge=0, le=100_000)
-    messages_per_second: float = Field(_LIMITS.messages_per_second, ge=0.0, le=100_000.0)
-    audio_realtime_factor: float = Field(_LIMITS.audio_realtime_factor, ge=0.0, le=1000.0)
-    audio_burst_seconds: float = Field(_LIMITS.audio_burst_s, ge=0.0, le=3600.0)
-
-    _lists = field_validator("tokens", "allowed_origins", mode="before")(comma_list)
-
-
-class LiveKitKeys(_Keys):
-    url: str = Field(
-        "", json_schema_extra=allowed("ws://HOST:PORT or wss://HOST of a LiveKit server, or empty")
-    )
-    api_key: str = ""
-    api_secret: str = ""
-    agent_name: str = Field(
-        "", max_length=128, json_schema_extra=allowed("a name of 1..128 characters, or empty")
-    )
-    public_url: str = Field(
-        "", json_schema_extra=allowed("the ws:// or wss:// URL browsers reach, or empty")
-    )
-
-    @field_validator("url", "public_url")
-    @classmethod
-    def _server_url(cls, value: str) -> str:
-        try:
-            return server_url(value) if value.strip() else ""
-        except LiveKitConfigError as exc:
-            raise ValueError(str(exc)) from None
 
 
 class OrchestratorSettings(LayeredSettings):
@@ -247,6 +143,8 @@ class OrchestratorSettings(LayeredSettings):
     tts: TtsKeys = TtsKeys()
     livekit: LiveKitKeys = LiveKitKeys()
     metrics_port: int | None = Field(_BASE.metrics_port, ge=0, le=65535)
+    tls_cert: Path | None = Field(None, json_schema_extra=PEM_FILE)
+    tls_key: Path | None = Field(None, json_schema_extra=PEM_FILE)
     redis: str = _BASE.redis
     routing: str = Field(
         _BASE.routing, json_schema_extra=allowed("least-busy, prefer-resident or random")
@@ -269,6 +167,19 @@ class OrchestratorSettings(LayeredSettings):
         except WorkerAddressError as exc:
             raise ValueError(f"must be {FORMS}, redis://... or embedded://; got {exc}") from None
         return text
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"must be a readable PEM file, got {str(value)!r} (no such file)")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key: set both (the certificate and its key)")
+        return self
 
     @field_validator("web")
     @classmethod
@@ -337,6 +248,7 @@ class OrchestratorSettings(LayeredSettings):
             registry_prefix=self.registry_prefix,
             registry_secret=self.registry_secret,
             auth_tokens=self.auth.tokens,
+            auth_token_secret=self.auth.token_secret,
             allowed_origins=self.auth.allowed_origins,
             client_limits=ClientLimits(
                 sessions=self.auth.sessions_per_client,
@@ -349,6 +261,8 @@ class OrchestratorSettings(LayeredSettings):
                 first_frame=self.tts.first_frame_timeout_s, stall=self.tts.stall_timeout_s
             ),
             livekit=LiveKitSettings(**self.livekit.model_dump()),
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
         )
 
 
@@ -359,6 +273,10 @@ def _file_values(path: Path | None, data: dict[str, object]) -> dict[str, object
             f"{path or 'config'}: orchestrator must be a mapping of keys to values"
         )
     values = {str(k): v for k, v in section.items()}
+    for key in ("tls_cert", "tls_key"):
+        given = values.get(key)
+        if path is not None and isinstance(given, str) and not Path(given).is_absolute():
+            values[key] = str(path.parent / given)  # next to the file, like asr.model
     asr = values.get("asr")
     model = asr.get("model") if isinstance(asr, dict) else None
     relative = isinstance(model, str) and model and not Path(model).is_absolute()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
@@ -30,11 +31,12 @@ from voicectl.orchestrator.admission import Admission, Refusal
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.llm import LLMBridge, build_llm
-from voicectl.orchestrator.quotas import ClientQuotas, client_key
+from voicectl.orchestrator.quotas import ClientQuotas
 from voicectl.orchestrator.session import Session
 from voicectl.orchestrator.transport import SessionSettings, Transport
 from voicectl.orchestrator.transports.websocket import MAX_MESSAGE_BYTES, WebSocketTransport
 from voicectl.orchestrator.tts import DirectTTS, TTSBackend
+from voicectl.web_tls import server_context
 
 if TYPE_CHECKING:  # aiortc loads only with --web, livekit only with --livekit
     from voicectl.orchestrator.livekit_agent import LiveKitAgent
@@ -84,15 +86,24 @@ class Orchestrator:
         self.web: WebServer | None = None  # --web: the browser page over WebRTC
         self.livekit: LiveKitAgent | None = None  # --livekit: rooms of a LiveKit server
         self.admission = Admission(
-            tokens=config.auth_tokens, allowed_origins=config.allowed_origins
-        )
+            tokens=config.auth_tokens, allowed_origins=config.allowed_origins,
+            token_secret=config.auth_token_secret,
+        )  # fmt: skip
         self.quotas = ClientQuotas(config.client_limits)
 
     @property
     def address(self) -> str:
-        return f"ws://{self.config.host}:{self.port}"
+        scheme = "ws" if self.config.tls_cert is None else "wss"
+        return f"{scheme}://{self.config.host}:{self.port}"
+
+    def _tls(self) -> ssl.SSLContext | None:
+        cfg = self.config
+        if cfg.tls_cert is None or cfg.tls_key is None:
+            return None
+        return server_context(cfg.tls_cert, cfg.tls_key)
 
     async def start(self) -> None:
+        tls = self._tls()  # a certificate that cannot be used stops the start at once
         self.tts = await self._open_tts(self.config, self.metrics)
         if self.asr is None:
             cfg = self.config
@@ -109,6 +120,7 @@ class Orchestrator:
             max_size=MAX_MESSAGE_BYTES,
             compression=None,
             process_request=self._admit,
+            ssl=tls,
         )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
@@ -127,6 +139,7 @@ class Orchestrator:
                 host, int(port), admission=self.admission, quotas=self.quotas,
                 run_session=self.run_session,
                 default_voice=(self.config.model_id, self.config.voice), livekit=rooms,
+                tls=tls,
             )  # fmt: skip
             await self.web.start()
         if self.config.metrics_port is not None:
@@ -134,10 +147,16 @@ class Orchestrator:
                 self.metrics.registry, port=self.config.metrics_port, host=self.config.host
             )
             log.info("metrics on %s", self.metrics_server.url)
-        if not is_loopback(self.config.host) and not self.config.auth_tokens:
+        if not is_loopback(self.config.host) and not self.admission.needs_token:
             log.warning(
                 "listening on %s without a token: anyone who can reach it may talk to the "
                 "agent (set auth.tokens / VOICECTL_AUTH__TOKENS; docs/security.md)",
+                self.config.host,
+            )
+        if not is_loopback(self.config.host) and tls is None:
+            log.warning(
+                "listening on %s in plaintext: tokens, audio and transcripts cross the network "
+                "in clear (set tls_cert/tls_key, or put a TLS proxy in front; docs/security.md)",
                 self.config.host,
             )
         log.info("orchestrator listening on %s (tts: %s)", self.address, self.tts.target)
@@ -201,10 +220,9 @@ class Orchestrator:
         return connection.respond(refusal.status, refusal.reason + "\n")
 
     def _client(self, connection: ServerConnection, request: Request) -> str:
-        """Who counts as one client for the quotas: its token, or else its address."""
-        token = self.admission.presented_token(request.headers, request.path)
+        """Who counts as one client for the quotas: its token's user, or its address."""
         host = str(connection.remote_address[0]) if connection.remote_address else "?"
-        return client_key(token if self.config.auth_tokens else None, host)
+        return self.admission.client_key(request.headers, request.path, host)
 
     async def _handle(self, connection: ServerConnection) -> None:
         """One connection, counted against its client's quota from the first byte: a

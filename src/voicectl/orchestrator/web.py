@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass, replace
+import ssl
+from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
@@ -32,7 +33,7 @@ from voicectl.orchestrator.events import (
     EventError,
     load_json,
 )
-from voicectl.orchestrator.quotas import ClientQuotas, client_key
+from voicectl.orchestrator.quotas import ClientQuotas
 from voicectl.orchestrator.transport import RunSession, SessionSettings, media_settings
 from voicectl.orchestrator.transports.webrtc import RTC_SAMPLE_RATE, WebRTCTransport, offer_sdp
 
@@ -124,6 +125,7 @@ class WebServer:
         run_session: RunSession,
         default_voice: tuple[str, str] = ("", ""),
         livekit: LiveKitRooms | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -132,13 +134,14 @@ class WebServer:
         self._run_session = run_session
         self._default_voice = default_voice
         self._livekit = livekit
+        self._tls = tls  # https:// (browsers' getUserMedia wants it beyond localhost)
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.transports: dict[str, WebRTCTransport] = {}
 
     @property
     def address(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'http' if self._tls is None else 'https'}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_OFFER_BYTES)
@@ -154,7 +157,7 @@ class WebServer:
             app.router.add_route(method, DETAILS_PATH, self._connection_details)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._tls)
         await site.start()
         self.port = int(self._runner.addresses[0][1])  # the bound one when 0 was asked
         log.info("web page and WebRTC offers on %s", self.address)
@@ -192,8 +195,7 @@ class WebServer:
         refusal = self._admission.decide(request.headers, request.path_qs)
         if refusal is not None:
             return _error(refusal.status, "refused", refusal.reason)
-        token = self._admission.presented_token(request.headers, request.path_qs)
-        client = client_key(token if self._admission.tokens else None, request.remote or "?")
+        client = self._admission.client_key(request.headers, request.path_qs, request.remote or "?")
         busy = self._quotas.refuse_session(client)
         if busy is not None:
             return _error(HTTPStatus.TOO_MANY_REQUESTS, "busy", busy)
@@ -236,7 +238,7 @@ class WebServer:
         auth.allowed_origins lists it."""
         # A preflight carries no credentials: only its Origin is checked.
         preflight = request.method == "OPTIONS"
-        admission = replace(self._admission, tokens=()) if preflight else self._admission
+        admission = self._admission.open_to_all() if preflight else self._admission
         refusal = admission.decide(request.headers, request.path_qs)
         if refusal is not None:
             return _error(refusal.status, "refused", refusal.reason)

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Generic, Self, TypedDict, TypeVar, Unpack, cast
+from typing import Any, Generic, Self, TypedDict, TypeVar, Unpack, cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -24,6 +24,7 @@ from voicectl.audio.frames import frame_bytes
 from voicectl.livekit_tokens import LiveKitCredentials
 from voicectl.orchestrator import events as ev
 from voicectl.tokens import ORCHESTRATOR_TOKEN_ENV
+from voicectl.web_tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +243,11 @@ class TalkClient(ConversationClient):
     async def connect(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         try:
+            tls = client_context() if self.url.startswith("wss:") else None
+            extra: dict[str, Any] = {} if tls is None else {"ssl": tls}  # VOICECTL_ORCHESTRATOR_CA
             self._connection = await connect(
                 self.url, max_size=2**20, compression=None, open_timeout=self.open_timeout,
-                additional_headers=headers,
+                additional_headers=headers, **extra,
             )  # fmt: skip
         except InvalidStatus as exc:
             response = exc.response

@@ -33,6 +33,7 @@ from voicectl.orchestrator.transports.webrtc import (
 )
 from voicectl.talk.client import ClientOptions, HandshakeRefused
 from voicectl.talk.track_client import TrackClient
+from voicectl.web_tls import client_context
 
 # A frame not pushed within this long after the previous one is sent as silence.
 LATE_S = 0.03
@@ -90,7 +91,8 @@ class RtcTalkClient(TrackClient):
         offer = {"type": "offer", "sdp": self._pc.localDescription.sdp,
                  "model_id": self.model_id, "voice": self.voice}  # fmt: skip
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        async with httpx.AsyncClient(timeout=self.open_timeout) as http:
+        tls = client_context() if self.url.startswith("https:") else None
+        async with httpx.AsyncClient(timeout=self.open_timeout, verify=tls or True) as http:
             response = await http.post(f"{self.url}/api/offer", json=offer, headers=headers)
         if response.status_code != 200:
             raise HandshakeRefused(response.status_code, _reason(response))
