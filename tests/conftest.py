@@ -101,7 +101,8 @@ async def make_orchestrator(asr_engine: AsrEngine) -> AsyncIterator[Orchestrator
 
     async def factory(worker_address: str, **overrides: object) -> Orchestrator:
         config = replace(OrchestratorConfig(ws_port=0, worker=worker_address), **overrides)  # type: ignore[arg-type]
-        orchestrator = build_orchestrator(config, asr=asr_engine)  # Redis routing too
+        # Redis routing too; ended sessions stay readable for the assertions.
+        orchestrator = build_orchestrator(config, asr=asr_engine, keep_finished=100)
         await orchestrator.start()
         started.append(orchestrator)
         return orchestrator

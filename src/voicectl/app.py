@@ -65,10 +65,12 @@ async def open_tts(config: OrchestratorConfig, metrics: OrchestratorMetrics) -> 
     return EmbeddedTTS(await start_embedded_worker(), timeouts=config.tts_timeouts)
 
 
-def build_orchestrator(config: OrchestratorConfig, *, asr: AsrEngine | None = None) -> Orchestrator:
+def build_orchestrator(
+    config: OrchestratorConfig, *, asr: AsrEngine | None = None, keep_finished: int = 0
+) -> Orchestrator:
     """An orchestrator whose backend follows its config (an embedded worker if it names
-    no worker and no Redis)."""
-    return Orchestrator(config, asr=asr, open_tts=open_tts)
+    no worker and no Redis); ``keep_finished`` ended sessions stay readable in-process."""
+    return Orchestrator(config, asr=asr, open_tts=open_tts, keep_finished=keep_finished)
 
 
 async def serve_orchestrator(config: OrchestratorConfig) -> None:

@@ -32,7 +32,7 @@ async def stack(asr_engine: AsrEngine) -> AsyncIterator[tuple[Worker, Orchestrat
     worker = Worker(WorkerConfig(port=0, ttl_seconds=None, preload=("mock:sine",)))
     await worker.start()
     orchestrator = Orchestrator(
-        OrchestratorConfig(ws_port=0, worker=worker.address), asr=asr_engine
+        OrchestratorConfig(ws_port=0, worker=worker.address), asr=asr_engine, keep_finished=100
     )
     await orchestrator.start()
     yield worker, orchestrator

@@ -42,6 +42,7 @@ SPEECH_RMS = 500.0  # int16 RMS above which a 20 ms frame counts as speech onset
 
 
 TRANSPORTS = ("websocket", "webrtc", "livekit")
+KEEP_FINISHED = 100  # ended sessions the report reads its server-side figures from
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +91,7 @@ async def stack(config: ConversationBenchConfig) -> AsyncIterator[Stack]:
         # of the rooms, and its sessions would be missing from this report.
         agent_name = f"voicectl-bench-{secrets.token_hex(4)}"
         settings = replace(settings, livekit=replace(settings.livekit, agent_name=agent_name))
-    orchestrator = build_orchestrator(settings)
+    orchestrator = build_orchestrator(settings, keep_finished=KEEP_FINISHED)
     await orchestrator.start()
     try:
         url = orchestrator.web.address if orchestrator.web is not None else orchestrator.address

@@ -71,9 +71,14 @@ class Orchestrator:
         *,
         asr: AsrEngine | None = None,
         open_tts: OpenTTS = given_worker,
+        keep_finished: int = 0,
     ) -> None:
-        """``open_tts`` opens the backend replies are synthesized on, at ``start``."""
+        """``open_tts`` opens the backend replies are synthesized on, at ``start``.
+        ``keep_finished``: how many ended sessions ``finished_sessions`` keeps for an
+        in-process reader (the benches' figures, tests); a served orchestrator keeps
+        none, so each session's audio and figures go with it."""
         self.config = config
+        self.keep_finished = keep_finished
         self.asr = asr
         self._open_tts = open_tts
         self.tts: TTSBackend | None = None
@@ -279,7 +284,8 @@ class Orchestrator:
             self.tts.release(settings.session_id)
             self.sessions.pop(settings.session_id, None)
             self.metrics.sessions.dec()
-            self.finished_sessions.append(session)
-            del self.finished_sessions[:-100]
+            if self.keep_finished:
+                self.finished_sessions.append(session)
+                del self.finished_sessions[: -self.keep_finished]
             await llm.aclose()
             log.info("session %s ended", settings.session_id)
