@@ -32,6 +32,19 @@ def comma_list(value: object) -> object:
     return value
 
 
+def readable_file(value: Path | None) -> Path | None:
+    """A field validator for a PEM file key (``tls_cert``...): none, or a file there."""
+    if value is not None and not value.is_file():
+        raise ValueError(f"must be a readable PEM file, got {str(value)!r} (no such file)")
+    return value
+
+
+def check_tls_pair(cert: Path | None, key: Path | None) -> None:
+    """A certificate goes with its key: both keys, or neither."""
+    if (cert is None) != (key is None):
+        raise ValueError("tls_cert and tls_key: set both (the certificate and its key) or neither")
+
+
 def allowed(text: str) -> JsonDict:
     """``Field(json_schema_extra=allowed(...))``: what a key accepts, for its error message."""
     return {"allowed": text}

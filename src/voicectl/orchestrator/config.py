@@ -14,7 +14,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from voicectl.config_errors import allowed
+from voicectl.config_errors import allowed, check_tls_pair, readable_file
 from voicectl.config_layers import Layer, LayeredSettings, Resolved, resolve, resolve_layers
 from voicectl.orchestrator.config_sections import (
     AuthKeys,
@@ -168,17 +168,11 @@ class OrchestratorSettings(LayeredSettings):
             raise ValueError(f"must be {FORMS}, redis://... or embedded://; got {exc}") from None
         return text
 
-    @field_validator("tls_cert", "tls_key")
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"must be a readable PEM file, got {str(value)!r} (no such file)")
-        return value
+    _readable = field_validator("tls_cert", "tls_key")(readable_file)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key: set both (the certificate and its key)")
+        check_tls_pair(self.tls_cert, self.tls_key)
         return self
 
     @field_validator("web")

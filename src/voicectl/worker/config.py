@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from voicectl.config_errors import allowed, comma_list
+from voicectl.config_errors import allowed, check_tls_pair, comma_list, readable_file
 from voicectl.config_layers import LayeredSettings, Resolved, resolve_layers
 from voicectl.worker.catalog import DEFAULT_MODEL_ID
 from voicectl.worker.memory import parse_size
@@ -247,19 +247,11 @@ class WorkerSettings(LayeredSettings):
             raise ValueError(f"lists an index twice: {value!r}")
         return tuple(int(t) for t in text)
 
-    @field_validator(*TLS_FILES)
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"must be a readable PEM file, got {str(value)!r} (no such file)")
-        return value
+    _readable = field_validator(*TLS_FILES)(readable_file)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> WorkerSettings:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError(
-                "tls_cert and tls_key: set both (the certificate and its key) or neither"
-            )
+        check_tls_pair(self.tls_cert, self.tls_key)
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ValueError("tls_client_ca needs tls_cert and tls_key: mutual TLS is TLS first")
         return self
