@@ -31,6 +31,7 @@ from voicectl.orchestrator.admission import Admission, Refusal
 from voicectl.orchestrator.asr import AsrEngine
 from voicectl.orchestrator.config import OrchestratorConfig
 from voicectl.orchestrator.llm import LLMBridge, build_llm
+from voicectl.orchestrator.memory_trim import MemoryTrimmer
 from voicectl.orchestrator.quotas import ClientQuotas
 from voicectl.orchestrator.session import Session
 from voicectl.orchestrator.transport import SessionSettings, Transport
@@ -95,6 +96,7 @@ class Orchestrator:
             token_secret=config.auth_token_secret,
         )  # fmt: skip
         self.quotas = ClientQuotas(config.client_limits)
+        self.trimmer = MemoryTrimmer.for_this_process()
 
     @property
     def address(self) -> str:
@@ -288,4 +290,5 @@ class Orchestrator:
                 self.finished_sessions.append(session)
                 del self.finished_sessions[: -self.keep_finished]
             await llm.aclose()
+            self.trimmer.session_ended()  # its freed buffers back to the OS, now and then
             log.info("session %s ended", settings.session_id)
